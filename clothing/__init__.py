@@ -1,0 +1,1 @@
+"""Clothing classification on AWS Lambda: image in, ten class scores out."""

@@ -1,0 +1,90 @@
+"""Which hosts the function may fetch from: the defence against server-side request forgery.
+
+Inside Lambda, 127.0.0.1:9001 is the runtime API and the function's
+credentials sit in its environment; elsewhere 169.254.169.254 hands out
+credentials. So a URL's host is resolved here, every address it resolves to
+must be public, and the caller connects to the address that was checked,
+so a second DNS answer cannot differ from the first.
+"""
+
+import ipaddress
+import socket
+from collections.abc import Callable
+
+from clothing.errors import UpstreamError, UrlRefused
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[..., list]
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+METADATA_SERVICES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+
+
+def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, NAT64, 6to4, Teredo), if any."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour:
+        return address.sixtofour
+    if address.teredo:
+        return address.teredo[1]
+    return None
+
+
+def is_public(address: IPAddress) -> bool:
+    """True for globally routable unicast addresses only.
+
+    An IPv6 address that carries an IPv4 one is judged by the IPv4 address too.
+    """
+    inner = embedded_ipv4(address)
+    if inner is not None:
+        return is_public(inner) and (address.is_global or address.ipv4_mapped is not None)
+    return address.is_global and not (address.is_multicast or address.is_reserved)
+
+
+def is_private(address: IPAddress) -> bool:
+    """Loopback and private-network addresses: what ALLOW_PRIVATE_URLS lets through.
+
+    Metadata services, link-local, multicast, reserved and unspecified
+    addresses stay refused even then.
+    """
+    inner = embedded_ipv4(address)
+    address = inner if inner is not None else address
+    if address.is_loopback:
+        return True
+    if address in METADATA_SERVICES or address.is_link_local or address.is_multicast \
+            or address.is_unspecified or address.is_reserved:
+        return False
+    return address.is_private
+
+
+class AddressPolicy:
+    """Resolves a host and returns an address it is safe to connect to."""
+
+    def __init__(self, allow_private: bool = False, resolve: Resolver = socket.getaddrinfo):
+        self.allow_private = allow_private
+        self._resolve = resolve
+
+    def allowed(self, address: IPAddress) -> bool:
+        return is_public(address) or (self.allow_private and is_private(address))
+
+    def checked_address(self, host: str, port: int) -> str:
+        """The first address of ``host``, after checking that every one of them is allowed."""
+        try:
+            answers = self._resolve(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as error:
+            raise UpstreamError(f"cannot resolve host {host!r} ({error})") from None
+        addresses = [ipaddress.ip_address(answer[4][0].split("%")[0]) for answer in answers]
+        if not addresses:
+            raise UpstreamError(f"host {host!r} has no address")
+        refused = [str(a) for a in addresses if not self.allowed(a)]
+        if refused:
+            raise UrlRefused(
+                f"host {host!r} resolves to a non-public address ({', '.join(refused)}); "
+                "only public internet addresses may be fetched"
+            )
+        return str(addresses[0])

@@ -1,0 +1,57 @@
+"""The model: a TF-Lite interpreter and the settings stored beside it, built once.
+
+Runs on LiteRT (``ai-edge-litert``), the runtime the Lambda image carries,
+or on ``tflite-runtime`` where only that one is installed.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from clothing.images import InputPreparer
+
+try:
+    from ai_edge_litert.interpreter import Interpreter
+except ImportError:  # pragma: no cover - the older runtime has the same API
+    from tflite_runtime.interpreter import Interpreter
+
+
+def metadata_path(model_path: Path) -> Path:
+    """The model's settings file: ``clothing_model.tflite`` → ``clothing_model.json``."""
+    return Path(model_path).with_suffix(".json")
+
+
+class Classifier:
+    """Scores pictures with the model; reads its input size, scaling and labels from its metadata."""
+
+    def __init__(self, model_path: Path, threads: int = 2):
+        metadata = json.loads(metadata_path(model_path).read_text())
+        if metadata["scaling"] != "xception":
+            raise ValueError(f"unknown input scaling {metadata['scaling']!r} in the model metadata")
+        self.labels: tuple[str, ...] = tuple(metadata["labels"])
+        self.input_size: int = metadata["input_size"]
+        self.prepare = InputPreparer(self.input_size)
+        self._interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+        self._interpreter.allocate_tensors()
+        input_detail = self._interpreter.get_input_details()[0]
+        output_detail = self._interpreter.get_output_details()[0]
+        expected = [1, self.input_size, self.input_size, 3]
+        if list(input_detail["shape"]) != expected or output_detail["shape"][-1] != len(self.labels):
+            raise ValueError(
+                f"the model takes {list(input_detail['shape'])} and gives {list(output_detail['shape'])}; "
+                f"its metadata says {expected} and {len(self.labels)} labels"
+            )
+        self._input_index = input_detail["index"]
+        self._output_index = output_detail["index"]
+
+    def scores(self, batch: np.ndarray) -> np.ndarray:
+        """Class scores for one prepared input of shape (1, size, size, 3)."""
+        self._interpreter.set_tensor(self._input_index, batch)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output_index)[0]
+
+    def classify(self, picture: Image.Image) -> dict[str, float]:
+        """``{label: score}`` in the model's label order, as plain floats."""
+        return dict(zip(self.labels, self.scores(self.prepare(picture)).tolist()))

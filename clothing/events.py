@@ -1,0 +1,106 @@
+"""The event and response contract: what callers send and what they get back.
+
+Direct invocations (console test, ``aws lambda invoke``, boto3, API Gateway
+without proxy integration) send ``{"url": ...}`` or ``{"image": <base64>}``
+and get the class scores, or an error object, as the answer itself.
+
+Proxy events (API Gateway REST v1, HTTP API v2, function URLs) carry the
+same JSON in their body, or a raw image with an ``image/*`` content type,
+and get ``{"statusCode", "headers", "body"}`` with that same JSON as body.
+"""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+
+from clothing.errors import BadRequest, ClothingError, ImageTooLarge
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One classification request: either a URL to fetch or the image bytes."""
+
+    url: str | None = None
+    image: bytes | None = None
+    is_proxy: bool = False
+
+
+def is_proxy_event(event: object) -> bool:
+    return isinstance(event, dict) and ("requestContext" in event or "httpMethod" in event)
+
+
+def parse_event(event: object, max_image_bytes: int) -> Request:
+    """The request an event carries; BadRequest when it carries none."""
+    if is_proxy_event(event):
+        return _parse_proxy(event, max_image_bytes)
+    return _parse_fields(event, max_image_bytes, is_proxy=False)
+
+
+def _parse_proxy(event: dict, max_image_bytes: int) -> Request:
+    body = event.get("body") or ""
+    if not isinstance(body, str):
+        raise BadRequest("the request body must be a string")
+    raw = body.encode("utf-8")
+    if event.get("isBase64Encoded"):
+        raw = _b64decode(body, "the request body")
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    if str(headers.get("content-type", "")).lower().startswith("image/"):
+        if not raw:
+            raise BadRequest("the request body is empty")
+        _check_size(raw, max_image_bytes)
+        return Request(image=raw, is_proxy=True)
+    try:
+        fields = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest(
+            'the request body must be JSON such as {"url": "https://..."}, '
+            "or an image with an image/* Content-Type"
+        ) from None
+    return _parse_fields(fields, max_image_bytes, is_proxy=True)
+
+
+def _parse_fields(fields: object, max_image_bytes: int, is_proxy: bool) -> Request:
+    if not isinstance(fields, dict):
+        raise BadRequest('the request must be a JSON object: {"url": "..."} or {"image": "<base64>"}')
+    url, image = fields.get("url"), fields.get("image")
+    if (url is None) == (image is None):
+        raise BadRequest('give exactly one of "url" (an http(s) URL) or "image" (a base64-encoded image file)')
+    if url is not None:
+        if not isinstance(url, str) or not url.strip():
+            raise BadRequest('"url" must be a non-empty string')
+        return Request(url=url.strip(), is_proxy=is_proxy)
+    if not isinstance(image, str):
+        raise BadRequest('"image" must be a base64 string')
+    if len(image) > max_image_bytes * 4 // 3 + 4:
+        raise ImageTooLarge(f"the image is over the limit of {max_image_bytes} bytes")
+    data = _b64decode(image, '"image"')
+    if not data:
+        raise BadRequest('"image" is empty')
+    _check_size(data, max_image_bytes)
+    return Request(image=data, is_proxy=is_proxy)
+
+
+def _b64decode(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"{what} is not valid base64") from None
+
+
+def _check_size(data: bytes, max_image_bytes: int) -> None:
+    if len(data) > max_image_bytes:
+        raise ImageTooLarge(f"the image is {len(data)} bytes; the limit is {max_image_bytes}")
+
+
+def error_body(error: ClothingError) -> dict:
+    return {"error": {"type": error.error_type, "message": error.message, "status": error.status}}
+
+
+def respond(body: dict, is_proxy: bool, status: int = 200) -> dict:
+    """The answer: the body itself for direct invocations, wrapped for proxy events."""
+    if not is_proxy:
+        return body
+    return {"statusCode": status, "headers": JSON_HEADERS, "body": json.dumps(body)}

@@ -1,0 +1,48 @@
+"""Configuration: every environment variable the function reads, read once at cold start.
+
+The names and defaults are documented in README.md and set in template.yaml.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Read by this module (see Settings), by Powertools, and by the Lambda runtime itself.
+ENVIRONMENT_VARIABLES = (
+    "MODEL_PATH", "INTERPRETER_THREADS", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS",
+    "FETCH_TIMEOUT", "CONNECT_TIMEOUT", "MAX_REDIRECTS", "ALLOW_PRIVATE_URLS",
+)
+ENVIRONMENT_PREFIXES = ("POWERTOOLS_", "AWS_LAMBDA_")
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_path: Path = PROJECT_ROOT / "clothing_model.tflite"
+    interpreter_threads: int = 2  # Lambda gives 2 vCPUs up to 3,008 MB (see README)
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 50_000_000  # a 48-megapixel phone photo still fits
+    fetch_timeout: float = 10.0  # seconds for the whole download, redirects included
+    connect_timeout: float = 3.0
+    max_redirects: int = 5
+    allow_private_urls: bool = False  # for local testing only
+
+    @classmethod
+    def from_environment(cls) -> "Settings":
+        env = os.environ
+        default = cls()
+        return cls(
+            model_path=Path(env.get("MODEL_PATH", default.model_path)),
+            interpreter_threads=int(env.get("INTERPRETER_THREADS", default.interpreter_threads)),
+            max_image_bytes=int(env.get("MAX_IMAGE_BYTES", default.max_image_bytes)),
+            max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", default.max_image_pixels)),
+            fetch_timeout=float(env.get("FETCH_TIMEOUT", default.fetch_timeout)),
+            connect_timeout=float(env.get("CONNECT_TIMEOUT", default.connect_timeout)),
+            max_redirects=int(env.get("MAX_REDIRECTS", default.max_redirects)),
+            allow_private_urls=_flag("ALLOW_PRIVATE_URLS", default.allow_private_urls),
+        )

@@ -1,0 +1,142 @@
+"""Serve the function under the real Lambda Runtime Interface Emulator, as its image would.
+
+    python scripts/serve.py [--port 8080]
+
+Builds ``build/task`` from exactly the files the Dockerfile copies, and an
+environment with exactly ``requirements.txt`` plus the runtime interface
+client the base image carries, so a file missing from COPY or a package
+missing from the requirements fails here as it would on Lambda. Then it
+hands over to the emulator (taken from the aws-sam-cli wheel) with a clean
+environment, passing on only the variables the function reads.
+"""
+
+import argparse
+import hashlib
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from clothing.settings import ENVIRONMENT_PREFIXES, ENVIRONMENT_VARIABLES  # noqa: E402
+
+BUILD = ROOT / "build"
+TASK_ROOT = BUILD / "task"
+RUNTIME_VENV = BUILD / "runtime-venv"
+EMULATOR = BUILD / "aws-lambda-rie"
+HANDLER = "lambda_function.lambda_handler"
+
+
+def pinned(package: str) -> str:
+    """The ``package==version`` line that requirements-dev.txt pins."""
+    for line in (ROOT / "requirements-dev.txt").read_text().splitlines():
+        if line.split("==")[0].strip().lower() == package:
+            return line.split("#")[0].strip()
+    raise SystemExit(f"requirements-dev.txt does not pin {package}")
+
+
+def dockerfile_copies(dockerfile: Path = ROOT / "Dockerfile") -> list[str]:
+    """The sources of every COPY instruction in the Dockerfile."""
+    sources = []
+    for line in dockerfile.read_text().splitlines():
+        if re.match(r"\s*COPY\s", line, re.IGNORECASE):
+            words = [w for w in shlex.split(line)[1:] if not w.startswith("--")]
+            sources += words[:-1]
+    return sources
+
+
+def build_task_root() -> Path:
+    shutil.rmtree(TASK_ROOT, ignore_errors=True)
+    TASK_ROOT.mkdir(parents=True)
+    for source in dockerfile_copies():
+        path = ROOT / source
+        if path.is_dir():
+            shutil.copytree(path, TASK_ROOT / path.name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(path, TASK_ROOT / path.name)
+    return TASK_ROOT
+
+
+def build_runtime_venv() -> Path:
+    """A virtualenv with requirements.txt and the runtime interface client; rebuilt when they change."""
+    wanted = [pinned("awslambdaric")]
+    stamp = hashlib.sha256(((ROOT / "requirements.txt").read_text() + str(wanted)).encode()).hexdigest()
+    stamp_file = RUNTIME_VENV / "requirements.sha256"
+    if stamp_file.exists() and stamp_file.read_text() == stamp:
+        return RUNTIME_VENV
+    shutil.rmtree(RUNTIME_VENV, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(RUNTIME_VENV)], check=True)
+    pip = [str(RUNTIME_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(ROOT / "requirements.txt"), *wanted], check=True)
+    stamp_file.write_text(stamp)
+    return RUNTIME_VENV
+
+
+def fetch_emulator() -> Path:
+    """The emulator binary, from the aws-sam-cli wheel that requirements-dev.txt pins."""
+    if EMULATOR.exists():
+        return EMULATOR
+    wheels = BUILD / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+         "--only-binary=:all:", "--dest", str(wheels), pinned("aws-sam-cli")],
+        check=True,
+    )
+    arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+    wheel = next(wheels.glob("aws_sam_cli-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        EMULATOR.write_bytes(archive.read(f"samcli/local/rapid/aws-lambda-rie-{arch}"))
+    EMULATOR.chmod(0o755)
+    return EMULATOR
+
+
+def function_environment() -> dict[str, str]:
+    """A clean environment, like the image's, with the variables the function reads."""
+    env = {
+        "PATH": f"{RUNTIME_VENV / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "LAMBDA_TASK_ROOT": str(TASK_ROOT),
+        "PYTHONPATH": str(TASK_ROOT),
+        "AWS_LAMBDA_FUNCTION_NAME": "clothing-classifier",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+        "AWS_REGION": "us-east-1",
+    }
+    env.update({k: v for k, v in os.environ.items()
+                if k in ENVIRONMENT_VARIABLES or k.startswith(ENVIRONMENT_PREFIXES)})
+    return env
+
+
+def emulator_command(port: int, runtime_api_port: int) -> list[str]:
+    return [
+        str(EMULATOR),
+        "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
+        "--runtime-api-address", f"127.0.0.1:{runtime_api_port}",
+        str(RUNTIME_VENV / "bin" / "python"), "-m", "awslambdaric", HANDLER,
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8080)))
+    parser.add_argument("--runtime-api-port", type=int, default=9001,
+                        help="where the emulator serves the Lambda runtime API to the function")
+    args = parser.parse_args()
+    build_task_root()
+    build_runtime_venv()
+    fetch_emulator()
+    command = emulator_command(args.port, args.runtime_api_port)
+    print(f"serving {HANDLER} on http://127.0.0.1:{args.port}/2015-03-31/functions/function/invocations",
+          flush=True)
+    os.chdir(TASK_ROOT)
+    os.execve(command[0], command, function_environment())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Shared fixtures: real pictures, a real HTTP server on 127.0.0.1, real event payloads.
+
+The function under test may fetch from 127.0.0.1 only because the tests set
+ALLOW_PRIVATE_URLS before it is imported, as README.md says local testing should.
+"""
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+os.environ["ALLOW_PRIVATE_URLS"] = "true"
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+IMAGES = TESTS / "images"
+EVENTS = ROOT / "events"
+HUGE_BYTES = 20 * 1024 * 1024
+
+
+def image_files() -> list[Path]:
+    return sorted(IMAGES.glob("*.jpg"))
+
+
+def label_of(path: Path) -> str:
+    """``t-shirt-2.jpg`` → ``t-shirt``."""
+    return path.stem.rsplit("-", 1)[0]
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of Lambda's context object that the function reads."""
+
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+    function_name: str = "clothing-classifier"
+    remaining_ms: int = 30_000
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:clothing-classifier"
+    log_group_name: str = field(default="/aws/lambda/clothing-classifier")
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+class ImageRequestHandler(BaseHTTPRequestHandler):
+    """Pictures, redirects, a slow answer, a huge body and a web page, like the internet has."""
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def do_GET(self):
+        url = urlparse(self.path)
+        parts = url.path.strip("/").split("/")
+        query = parse_qs(url.query)
+        if parts[0] == "images" and (IMAGES / parts[1]).is_file():
+            return self._send(200, (IMAGES / parts[1]).read_bytes(), "image/jpeg")
+        if parts[0] == "redirect":  # /redirect/<hops>/<picture>
+            hops = int(parts[1])
+            target = f"/redirect/{hops - 1}/{parts[2]}" if hops > 1 else f"/images/{parts[2]}"
+            return self._redirect(target)
+        if parts[0] == "redirect-to":  # /redirect-to?url=...
+            return self._redirect(query["url"][0])
+        if parts[0] == "slow":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(1000):
+                self.wfile.write(b"\xff")
+                self.wfile.flush()
+                time.sleep(0.05)
+            return None
+        if parts[0] == "huge":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.end_headers()
+            chunk = b"\0" * 65536
+            try:
+                for _ in range(HUGE_BYTES // len(chunk)):
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return None
+        if parts[0] == "huge-declared":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(50 * 1024 * 1024))
+            self.end_headers()
+            return None
+        if parts[0] == "page.html":
+            return self._send(200, b"<html><body>not a picture</body></html>", "text/html")
+        if parts[0] == "echo-host":
+            return self._send(200, self.headers.get("Host", "").encode(), "text/plain")
+        if parts[0] == "status":
+            return self._send(int(parts[1]), b"failure", "text/plain")
+        return self._send(404, b"not found", "text/plain")
+
+    def _send(self, status: int, body: bytes, content_type: str):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _redirect(self, location: str):
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@pytest.fixture(scope="session")
+def image_server():
+    """Base URL of a real HTTP server on 127.0.0.1 serving the test pictures."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ImageRequestHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def context():
+    return FakeLambdaContext()
+
+
+def load_event(name: str) -> dict:
+    """An API Gateway event generated by ``sam local generate-event`` (see events/README.md)."""
+    return json.loads((EVENTS / name).read_text())

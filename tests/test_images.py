@@ -1,0 +1,114 @@
+"""Decoding every accepted kind of picture into upright RGB, and refusing what is not one."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clothing.errors import ImageTooLarge, NotAnImage
+from clothing.images import InputPreparer, decode_image, resize
+from tests.conftest import IMAGES
+
+SIZE = 224
+
+
+@pytest.fixture(scope="module")
+def photo() -> Image.Image:
+    return Image.open(IMAGES / "pants-1.jpg").convert("RGB")
+
+
+def encode(img: Image.Image, fmt: str, **options) -> bytes:
+    out = io.BytesIO()
+    img.save(out, fmt, **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "BMP"])
+def test_accepted_formats_decode_to_rgb(photo, fmt):
+    img = decode_image(encode(photo, fmt), SIZE)
+    assert img.mode == "RGB"
+    assert img.size == photo.size
+
+
+def test_gif_gives_its_first_frame(photo):
+    frames = [photo, Image.new("RGB", photo.size, "red")]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    first = np.asarray(decode_image(data, SIZE), dtype=np.float32)
+    assert abs(first.mean() - np.asarray(photo, dtype=np.float32).mean()) < 10
+
+
+def test_exif_orientation_is_applied(photo):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: rotate 90 degrees clockwise to view
+    data = encode(photo, "JPEG", exif=exif)
+    assert decode_image(data, SIZE).size == (photo.height, photo.width)
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "CMYK", "LA", "I;16"])
+def test_other_modes_become_rgb(photo, mode):
+    img = photo.convert(mode if mode != "I;16" else "L")
+    if mode == "I;16":
+        img = Image.fromarray(np.asarray(img).astype(np.uint16) * 257)
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    decoded = decode_image(encode(img, fmt), SIZE)
+    assert decoded.mode == "RGB" and decoded.size == photo.size
+    assert 30 < np.asarray(decoded).mean() < 225  # neither clipped white nor black
+
+
+def test_sixteen_bit_values_are_scaled_not_clipped():
+    gray = Image.fromarray(np.full((8, 8), 32896, dtype=np.uint16))  # 128 * 257
+    assert np.asarray(decode_image(encode(gray, "PNG"), SIZE))[0, 0].tolist() == [128, 128, 128]
+
+
+def test_transparency_is_laid_on_white():
+    clear = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+    assert np.asarray(decode_image(encode(clear, "PNG"), SIZE))[0, 0].tolist() == [255, 255, 255]
+
+
+def test_a_large_jpeg_is_scaled_down_while_decoding():
+    big = Image.new("RGB", (4000, 3000), "gray")
+    img = decode_image(encode(big, "JPEG"), SIZE)
+    assert img.size == (500, 375)  # 1/8 scale, still at least SIZE a side
+
+
+def test_pixel_limit_is_enforced_at_the_limit_from_the_header():
+    data = encode(Image.new("RGB", (100, 100)), "PNG")
+    assert decode_image(data, SIZE, max_pixels=10_000).size == (100, 100)
+    with pytest.raises(ImageTooLarge, match="10000 pixels; the limit is 9999"):
+        decode_image(data, SIZE, max_pixels=9_999)
+
+
+@pytest.mark.parametrize("side", [10_000, 20_000])  # past Pillow's warning, and past its error
+def test_a_decompression_bomb_is_refused_quickly(side):
+    bomb = encode(Image.new("1", (side, side)), "PNG")  # 100 or 400 megapixels in a small file
+    assert len(bomb) < 1_000_000
+    with pytest.raises(ImageTooLarge):
+        decode_image(bomb, SIZE)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"hello", b"<html>not a picture</html>", b"\xff\xd8\xff\xe0" + b"\0" * 100, b"GIF89a"],
+)
+def test_what_is_not_an_image_is_refused(data):
+    with pytest.raises(NotAnImage):
+        decode_image(data, SIZE)
+
+
+def test_a_truncated_jpeg_is_refused(photo):
+    data = encode(photo, "JPEG")
+    with pytest.raises(NotAnImage):
+        decode_image(data[: len(data) // 3], SIZE)
+
+
+def test_tiff_is_not_an_accepted_format(photo):
+    with pytest.raises(NotAnImage):
+        decode_image(encode(photo, "TIFF"), SIZE)
+
+
+def test_model_input_is_xception_scaled_nhwc_float32(photo):
+    batch = InputPreparer(SIZE)(photo)
+    assert batch.shape == (1, SIZE, SIZE, 3) and batch.dtype == np.float32
+    expected = np.asarray(resize(photo, SIZE), dtype=np.float32) / 127.5 - 1
+    np.testing.assert_allclose(batch[0], expected, atol=1e-6)

@@ -1,0 +1,22 @@
+"""Training settings in one place; every step of the pipeline reads them from here."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASET = ROOT.parent / "shared" / "datasets" / "clothing-dataset-small"
+WORK = ROOT / "training" / "work"  # caches and checkpoints; not tracked
+
+ARCHITECTURE = "efficientnet-lite0"  # lite1 (240 px) and lite2 (260 px) also install from PyPI
+INPUT_SIZE = 224  # the model is built for this size: its "same" padding is fixed from it
+TRAIN_CACHE_SIZE = 256  # training crops are taken from pictures this big
+SEED = 42
+
+EPOCHS = 10
+BATCH_SIZE = 32
+LEARNING_RATE = 1e-3  # peak of the one-cycle schedule
+WEIGHT_DECAY = 0.02
+LABEL_SMOOTHING = 0.1
+EMA_DECAY = 0.995  # an exponential moving average of the weights is what gets exported
+
+MODEL_FILE = ROOT / "clothing_model.tflite"
+METADATA_FILE = ROOT / "clothing_model.json"

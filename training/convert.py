@@ -1,0 +1,143 @@
+"""Convert the trained network to TF-Lite, quantize it, and check it against PyTorch.
+
+    python -m training.convert
+
+Writes each variant to ``training/work/`` with its validation accuracy, then
+ships the chosen one as ``clothing_model.tflite`` with ``clothing_model.json``
+(input size, scaling, labels) beside it. Fails when the shipped model's
+top-1 answer differs from PyTorch's on any validation picture with a clear
+answer, or when a score differs by more than ``MAX_SCORE_DIFFERENCE``.
+"""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import litert_torch
+import numpy as np
+import torch
+from ai_edge_quantizer import quantizer, recipe
+from ai_edge_quantizer.algorithm_manager import AlgorithmName
+from ai_edge_quantizer.qtyping import TFLOperationName
+from tqdm import tqdm
+
+from clothing.classifier import Classifier, metadata_path
+from clothing.images import InputPreparer
+from clothing.labels import CLASSES
+from training import config, data
+from training.model import NHWCModel, build
+
+SHIPPED_VARIANT = "float16"  # chosen by size, speed and accuracy: see docs/model.md
+MAX_SCORE_DIFFERENCE = 0.02
+
+
+class ConversionMismatch(Exception):
+    """The TF-Lite model does not answer as the trained network does."""
+
+
+def load_trained(checkpoint: Path) -> tuple[NHWCModel, dict]:
+    saved = torch.load(checkpoint, weights_only=False)
+    network = build(saved["architecture"], saved["input_size"], pretrained=False)
+    network.load_state_dict(saved["model"])
+    return NHWCModel(network).eval(), saved
+
+
+def metadata(saved: dict) -> dict:
+    return {
+        "architecture": saved["architecture"],
+        "input_size": saved["input_size"],
+        "scaling": "xception",
+        "labels": list(CLASSES),
+    }
+
+
+def float16_recipe():
+    manager = quantizer.recipe_manager.RecipeManager()
+    manager.add_weight_only_config(
+        regex=".*", operation_name=TFLOperationName.ALL_SUPPORTED, num_bits=16,
+        algorithm_key=AlgorithmName.FLOAT_CASTING,
+    )
+    return manager.get_quantization_recipe()
+
+
+VARIANT_RECIPES = {
+    "float16": float16_recipe,
+    "int8-weights": recipe.weight_only_wi8_afp32,
+    "int8-dynamic": recipe.dynamic_wi8_afp32,
+}
+
+
+def export_variants(model: NHWCModel, saved: dict, work: Path) -> dict[str, Path]:
+    """The float32 model and each quantized variant, each with its metadata file."""
+    size = saved["input_size"]
+    float_path = work / "model-float32.tflite"
+    litert_torch.convert(model, (torch.zeros(1, size, size, 3),)).export(str(float_path))
+    paths = {"float32": float_path}
+    for name, make_recipe in VARIANT_RECIPES.items():
+        paths[name] = work / f"model-{name}.tflite"
+        result = quantizer.Quantizer(str(float_path), make_recipe()).quantize(enable_progress_report=False)
+        paths[name].write_bytes(result.quantized_model)
+    for path in paths.values():
+        metadata_path(path).write_text(json.dumps(metadata(saved), indent=2) + "\n")
+    return paths
+
+
+def tflite_scores(model_path: Path, inputs: np.ndarray) -> np.ndarray:
+    classifier = Classifier(model_path, threads=2)
+    return np.stack([classifier.scores(x[None]) for x in tqdm(inputs, desc=model_path.stem, leave=False)])
+
+
+def check_agreement(reference: np.ndarray, converted: np.ndarray) -> tuple[int, float]:
+    """Raise ConversionMismatch unless scores are close and every clear top-1 answer agrees.
+
+    A top-1 answer is clear when PyTorch's two best scores are further apart
+    than the allowed score difference; closer than that, a flip is rounding.
+    """
+    top_two = np.sort(reference, axis=1)[:, -2:]
+    clear = (top_two[:, 1] - top_two[:, 0]) > MAX_SCORE_DIFFERENCE
+    disagreements = int(((reference.argmax(1) != converted.argmax(1)) & clear).sum())
+    max_difference = float(np.abs(reference - converted).max())
+    if disagreements or max_difference > MAX_SCORE_DIFFERENCE:
+        raise ConversionMismatch(
+            f"the TF-Lite model's top-1 answer differs from PyTorch's on {disagreements} validation "
+            f"pictures; largest score difference {max_difference:.4f} (allowed {MAX_SCORE_DIFFERENCE})"
+        )
+    return disagreements, max_difference
+
+
+def convert(checkpoint: Path = config.WORK / "best.pt", limit: int = 0, ship_to: Path = config.MODEL_FILE) -> dict:
+    model, saved = load_trained(checkpoint)
+    validation = np.load(data.prepare_split("validation", saved["input_size"], limit=limit))
+    inputs = InputPreparer(saved["input_size"]).scale(validation["pixels"].astype(np.float32))
+    labels = validation["labels"]
+    with torch.no_grad():
+        reference = model(torch.from_numpy(inputs)).numpy()
+    report = {"pytorch": {"accuracy": float((reference.argmax(1) == labels).mean())}}
+    paths = export_variants(model, saved, checkpoint.parent)
+    for name, path in paths.items():
+        scores = tflite_scores(path, inputs)
+        report[name] = {
+            "accuracy": float((scores.argmax(1) == labels).mean()),
+            "megabytes": round(path.stat().st_size / 1e6, 2),
+            "top1_disagreements": int((scores.argmax(1) != reference.argmax(1)).sum()),
+            "max_score_difference": float(np.abs(scores - reference).max()),
+        }
+        print(f"{name:>13}: validation accuracy {report[name]['accuracy']:.4f}, "
+              f"{report[name]['megabytes']} MB, top-1 differs from PyTorch on "
+              f"{report[name]['top1_disagreements']}, largest score difference "
+              f"{report[name]['max_score_difference']:.4f}")
+        if name == SHIPPED_VARIANT:
+            check_agreement(reference, scores)
+    shutil.copyfile(paths[SHIPPED_VARIANT], ship_to)
+    metadata_path(ship_to).write_text(json.dumps(metadata(saved), indent=2) + "\n")
+    print(f"shipped the {SHIPPED_VARIANT} variant as {ship_to}")
+    (checkpoint.parent / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    try:
+        convert()
+    except ConversionMismatch as error:
+        sys.exit(f"conversion check failed: {error}")

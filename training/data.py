@@ -1,0 +1,59 @@
+"""Prepare the dataset: decode every picture once, with the serving code, into arrays.
+
+    python -m training.data
+
+Idempotent: existing caches are kept. Validation pictures are prepared
+exactly as the Lambda function prepares a request; training pictures a
+little larger, so that training can take random crops of them.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from clothing.images import decode_image, resize
+from clothing.labels import CLASSES
+from training import config
+
+
+def list_images(split_dir: Path) -> tuple[list[Path], np.ndarray]:
+    """Image paths of one split and their class indices, in a stable order."""
+    paths, labels = [], []
+    for index, name in enumerate(CLASSES):
+        for path in sorted((split_dir / name).iterdir()):
+            paths.append(path)
+            labels.append(index)
+    return paths, np.array(labels, dtype=np.int64)
+
+
+def load_pixels(path: Path, size: int) -> np.ndarray:
+    """One picture as uint8 HWC pixels at size x size, through the serving code."""
+    return np.asarray(resize(decode_image(path.read_bytes(), size), size))
+
+
+def prepare_split(split: str, size: int, dataset: Path = config.DATASET, limit: int = 0) -> Path:
+    """Cache one split as ``WORK/<split>-<size>.npz``; ``limit`` keeps that many per class."""
+    out = config.WORK / f"{split}-{size}{f'-{limit}' if limit else ''}.npz"
+    if out.exists():
+        return out
+    paths, labels = list_images(dataset / split)
+    if limit:
+        keep = np.concatenate([np.flatnonzero(labels == c)[:limit] for c in range(len(CLASSES))])
+        paths, labels = [paths[i] for i in keep], labels[keep]
+    pixels = np.stack([load_pixels(p, size) for p in tqdm(paths, desc=f"prepare {split}")])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, pixels=pixels, labels=labels, names=np.array([p.name for p in paths]))
+    print(f"{out}: {len(labels)} pictures, {pixels.nbytes / 2**20:.0f} MiB")
+    return out
+
+
+def prepare(limit: int = 0) -> tuple[Path, Path]:
+    return (
+        prepare_split("train", config.TRAIN_CACHE_SIZE, limit=limit),
+        prepare_split("validation", config.INPUT_SIZE, limit=limit),
+    )
+
+
+if __name__ == "__main__":
+    prepare()

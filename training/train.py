@@ -1,0 +1,156 @@
+"""Fine-tune EfficientNet-Lite on the clothing dataset.
+
+    python -m training.train            # about 3 minutes an epoch on 2 CPU cores
+
+Resumes from ``training/work/last.pt`` when it exists. Writes the weights
+that did best on validation to ``training/work/best.pt``.
+"""
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from clothing.images import InputPreparer
+from training import config, data
+from training.model import build
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def to_tensor(pixels: np.ndarray, prepare: InputPreparer) -> torch.Tensor:
+    """uint8 NHWC pixels to the model's scaled NCHW float input."""
+    scaled = prepare.scale(pixels.astype(np.float32))
+    return torch.from_numpy(scaled).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+
+
+def augment(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Random mild crops, horizontal flips and small brightness/contrast changes.
+
+    A crop keeps 50-100% of the picture's area with an aspect change of at most
+    4:3, and is resized to ``size`` in one batched ``grid_sample``.
+    """
+    n = images.shape[0]
+    rand = lambda: torch.rand(n, generator=generator)  # noqa: E731
+    area = 0.5 + 0.5 * rand()
+    aspect = torch.exp((rand() - 0.5) * 2 * np.log(4 / 3) / 2)
+    width = torch.sqrt(area * aspect).clamp(max=1.0)
+    height = torch.sqrt(area / aspect).clamp(max=1.0)
+    flip = torch.where(rand() < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = width * flip
+    theta[:, 1, 1] = height
+    theta[:, 0, 2] = (1 - width) * (2 * rand() - 1)
+    theta[:, 1, 2] = (1 - height) * (2 * rand() - 1)
+    grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    brightness = (rand() - 0.5) * 0.3
+    contrast = 1 + (rand() - 0.5) * 0.3
+    out = out * contrast.view(n, 1, 1, 1) + brightness.view(n, 1, 1, 1)
+    return out.clamp(-1, 1).contiguous(memory_format=torch.channels_last)
+
+
+def freeze_batchnorm_statistics(model: torch.nn.Module) -> None:
+    """Keep ImageNet's BatchNorm statistics: batches of 32 estimate them badly."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eval()
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """Class scores (softmax) for NCHW inputs."""
+    model.eval()
+    return torch.cat([
+        torch.softmax(model(images[i:i + batch_size]), dim=-1)
+        for i in range(0, len(images), batch_size)
+    ])
+
+
+def accuracy(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    return (scores.argmax(1) == labels).float().mean().item()
+
+
+def train(epochs: int, limit: int = 0, work: Path = config.WORK) -> dict:
+    seed_everything(config.SEED)
+    train_file, val_file = data.prepare(limit=limit)
+    train_set, val_set = np.load(train_file), np.load(val_file)
+    prepare = InputPreparer(config.INPUT_SIZE)
+    train_pixels, train_labels = train_set["pixels"], torch.from_numpy(train_set["labels"])
+    val_images, val_labels = to_tensor(val_set["pixels"], prepare), torch.from_numpy(val_set["labels"])
+
+    # channels-last makes a training step about 1.4 times faster on CPU
+    model = build(config.ARCHITECTURE, config.INPUT_SIZE).to(memory_format=torch.channels_last)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.EMA_DECAY))
+    steps_per_epoch = -(-len(train_labels) // config.BATCH_SIZE)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.LEARNING_RATE, weight_decay=config.WEIGHT_DECAY)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.LEARNING_RATE, total_steps=epochs * steps_per_epoch, pct_start=0.15,
+    )
+    generator = torch.Generator().manual_seed(config.SEED)
+    state = {"epoch": 0, "best_accuracy": 0.0, "history": []}
+    last = work / "last.pt"
+    if last.exists():
+        checkpoint = torch.load(last, weights_only=False)
+        model.load_state_dict(checkpoint["model"])
+        ema.load_state_dict(checkpoint["ema"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        schedule.load_state_dict(checkpoint["schedule"])
+        generator.set_state(checkpoint["generator"])
+        state = checkpoint["state"]
+        print(f"resumed after epoch {state['epoch']}")
+
+    for epoch in range(state["epoch"] + 1, epochs + 1):
+        started = time.monotonic()
+        model.train()
+        freeze_batchnorm_statistics(model)
+        order = torch.randperm(len(train_labels), generator=generator)
+        bar = tqdm(range(0, len(order), config.BATCH_SIZE), desc=f"epoch {epoch}/{epochs}")
+        for start in bar:
+            batch = order[start:start + config.BATCH_SIZE]
+            images = augment(to_tensor(train_pixels[batch.numpy()], prepare), config.INPUT_SIZE, generator)
+            loss = F.cross_entropy(model(images), train_labels[batch], label_smoothing=config.LABEL_SMOOTHING)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            ema.update_parameters(model)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        raw_accuracy = accuracy(predict(model, val_images), val_labels)
+        ema_accuracy = accuracy(predict(ema.module, val_images), val_labels)
+        record = {"epoch": epoch, "raw": raw_accuracy, "ema": ema_accuracy,
+                  "minutes": (time.monotonic() - started) / 60}
+        state["history"].append(record)
+        print(f"epoch {epoch}: validation accuracy {raw_accuracy:.4f} (EMA {ema_accuracy:.4f}), "
+              f"{record['minutes']:.1f} min")
+        best_here, weights = max((raw_accuracy, "raw"), (ema_accuracy, "ema"))
+        if best_here >= state["best_accuracy"]:
+            state["best_accuracy"] = best_here
+            source = model if weights == "raw" else ema.module
+            torch.save({"model": source.state_dict(), "accuracy": best_here, "epoch": epoch,
+                        "weights": weights, "architecture": config.ARCHITECTURE,
+                        "input_size": config.INPUT_SIZE}, work / "best.pt")
+        state["epoch"] = epoch
+        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "generator": generator.get_state(),
+                    "state": state}, last)
+    print(f"best validation accuracy {state['best_accuracy']:.4f}")
+    return state
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=config.EPOCHS)
+    parser.add_argument("--limit", type=int, default=0, help="pictures per class (a quick smoke run)")
+    args = parser.parse_args()
+    train(args.epochs, args.limit)
