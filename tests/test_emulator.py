@@ -1,0 +1,112 @@
+"""End to end through the real Lambda Runtime Interface Emulator, started as `make serve` starts it."""
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+
+from clothing.labels import CLASSES
+from tests.conftest import IMAGES, ROOT
+
+INVOCATIONS = "/2015-03-31/functions/function/invocations"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the emulator exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"the emulator did not listen on {port} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    """Base URL of the function under the real emulator; prints the time to its first answer."""
+    port = free_port()
+    env = {**os.environ, "ALLOW_PRIVATE_URLS": "true", "PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "serve.py"), "--runtime-api-port", str(free_port())],
+        env=env, start_new_session=True,
+    )
+    try:
+        wait_for_port(port, process, timeout=600)
+        listening = time.monotonic()
+        url = f"http://127.0.0.1:{port}"
+        first = requests.post(url + INVOCATIONS, json={"image": picture("pants-1.jpg")}, timeout=60)
+        print(f"\nfirst answer {1000 * (time.monotonic() - listening):.0f} ms after the emulator listened "
+              f"(status {first.status_code})")
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+def picture(name: str) -> str:
+    return base64.b64encode((IMAGES / name).read_bytes()).decode()
+
+
+def test_boto3_invoke(emulator, image_server):
+    client = boto3.client(
+        "lambda", endpoint_url=emulator, region_name="us-east-1",
+        aws_access_key_id="local", aws_secret_access_key="local",
+        config=Config(retries={"max_attempts": 0}, read_timeout=60),
+    )
+    payload = json.dumps({"url": f"{image_server}/images/shoes-2.jpg"})
+    response = client.invoke(FunctionName="function", Payload=payload)
+    answer = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response
+    assert list(answer) == list(CLASSES)
+
+
+def test_plain_http_post(emulator):
+    answer = requests.post(emulator + INVOCATIONS, json={"image": picture("hat-2.jpg")}, timeout=60).json()
+    assert list(answer) == list(CLASSES)
+
+
+def test_a_bad_event_gets_an_error_and_the_next_good_one_works(emulator, image_server):
+    bad = requests.post(emulator + INVOCATIONS, data=b'{"url": "gopher://x"}', timeout=60).json()
+    assert bad["error"]["type"] == "UnsupportedScheme"
+    broken = requests.post(emulator + INVOCATIONS, data=b"not json at all", timeout=60).json()
+    assert broken["errorType"] == "Runtime.UnmarshalError"  # the runtime refuses it before the handler
+    good = requests.post(emulator + INVOCATIONS, json={"url": f"{image_server}/images/skirt-2.jpg"}, timeout=60)
+    assert list(good.json()) == list(CLASSES)
+
+
+@pytest.mark.parametrize("argument", ["file", "url"])
+def test_test_py_prints_the_answer(emulator, image_server, argument):
+    target = str(IMAGES / "dress-2.jpg") if argument == "file" else f"{image_server}/images/dress-2.jpg"
+    port = emulator.rsplit(":", 1)[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("API_URL", "API_NUMBER")} | {"PORT": port}
+    result = subprocess.run([sys.executable, str(ROOT / "test.py"), target], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert list(json.loads(result.stdout)) == list(CLASSES)
+
+
+def test_test_py_exits_non_zero_on_an_error_answer(emulator):
+    port = emulator.rsplit(":", 1)[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("API_URL", "API_NUMBER")} | {"PORT": port}
+    result = subprocess.run([sys.executable, str(ROOT / "test.py"), "ftp://example.com/a.jpg"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["error"]["type"] == "UnsupportedScheme"

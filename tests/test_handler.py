@@ -1,0 +1,147 @@
+"""The handler end to end in-process: every way an image arrives, every way a request fails."""
+
+import base64
+import json
+
+import pytest
+
+import lambda_function
+from clothing.labels import CLASSES
+from tests.conftest import IMAGES, load_event
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def rest_event(body: str, base64_encoded: bool = False, content_type: str | None = None) -> dict:
+    event = load_event("apigateway-rest-predict.json")
+    event["body"], event["isBase64Encoded"] = body, base64_encoded
+    if content_type:
+        event["headers"]["Content-Type"] = content_type
+    return event
+
+
+def http_api_event(body: str, base64_encoded: bool = False) -> dict:
+    event = load_event("apigateway-http-api.json")
+    event["body"], event["isBase64Encoded"] = body, base64_encoded
+    return event
+
+
+def assert_scores(answer: dict) -> None:
+    assert list(answer) == list(CLASSES)
+    assert all(type(score) is float for score in answer.values())
+
+
+def test_direct_url_answers_the_course_contract(image_server, context):
+    answer = lambda_function.lambda_handler({"url": f"{image_server}/images/pants-1.jpg"}, context)
+    assert_scores(answer)
+
+
+def test_direct_image_works_without_a_context():
+    answer = lambda_function.lambda_handler({"image": b64((IMAGES / "hat-1.jpg").read_bytes())}, None)
+    assert_scores(answer)
+
+
+def test_url_and_image_of_the_same_picture_agree(image_server):
+    by_url = lambda_function.lambda_handler({"url": f"{image_server}/images/skirt-1.jpg"}, None)
+    by_bytes = lambda_function.lambda_handler({"image": b64((IMAGES / "skirt-1.jpg").read_bytes())}, None)
+    assert by_url == by_bytes
+
+
+@pytest.mark.parametrize("make_event", [rest_event, http_api_event])
+@pytest.mark.parametrize("base64_encoded", [False, True])
+def test_proxy_events_get_an_http_response(image_server, context, make_event, base64_encoded):
+    body = json.dumps({"url": f"{image_server}/redirect/1/shoes-1.jpg"})
+    event = make_event(b64(body.encode()) if base64_encoded else body, base64_encoded)
+    response = lambda_function.lambda_handler(event, context)
+    assert response["statusCode"] == 200
+    assert response["headers"] == {"Content-Type": "application/json"}
+    assert_scores(json.loads(response["body"]))
+
+
+def test_a_raw_image_body_with_an_image_content_type(context):
+    event = rest_event(b64((IMAGES / "dress-1.jpg").read_bytes()), True, content_type="image/jpeg")
+    response = lambda_function.lambda_handler(event, context)
+    assert response["statusCode"] == 200
+    assert_scores(json.loads(response["body"]))
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error_type"),
+    [
+        ("not json", 400, "BadRequest"),
+        ("[1, 2]", 400, "BadRequest"),
+        ("{}", 400, "BadRequest"),
+        ('{"url": "http://x/a.jpg", "image": "aGk="}', 400, "BadRequest"),
+        ('{"image": "***"}', 400, "BadRequest"),
+        ('{"url": "ftp://example.com/a.jpg"}', 400, "UnsupportedScheme"),
+        ('{"url": "http://169.254.169.254/latest/meta-data/"}', 403, "UrlRefused"),
+        ('{"image": "aGVsbG8="}', 422, "NotAnImage"),
+    ],
+)
+def test_bad_requests_get_typed_errors(context, body, status, error_type):
+    response = lambda_function.lambda_handler(rest_event(body), context)
+    assert response["statusCode"] == status
+    error = json.loads(response["body"])["error"]
+    assert error["type"] == error_type and error["status"] == status and error["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "error_type"),
+    [
+        ("/page.html", 422, "NotAnImage"),
+        ("/huge", 413, "ImageTooLarge"),
+        ("/status/500", 502, "UpstreamError"),
+        ("/status/404", 502, "UpstreamError"),
+    ],
+)
+def test_upstream_failures_get_typed_errors(image_server, context, path, status, error_type):
+    response = lambda_function.lambda_handler(rest_event(json.dumps({"url": image_server + path})), context)
+    assert response["statusCode"] == status
+    assert json.loads(response["body"])["error"]["type"] == error_type
+
+
+def test_the_download_deadline_follows_the_functions_remaining_time(image_server, context):
+    context.remaining_ms = 1_500  # leaves half a second for the download
+    answer = lambda_function.lambda_handler({"url": f"{image_server}/slow"}, context)
+    assert answer["error"]["type"] == "UpstreamTimeout" and answer["error"]["status"] == 504
+
+
+def test_direct_errors_are_error_objects_not_exceptions():
+    answer = lambda_function.lambda_handler({"picture": "x"}, None)
+    assert set(answer) == {"error"}
+    assert answer["error"]["type"] == "BadRequest"
+
+
+def logged(caplog) -> list[dict]:
+    """The JSON lines the function logged, as Powertools formats them."""
+    return [json.loads(lambda_function.logger.registered_formatter.format(r)) for r in caplog.records]
+
+
+def test_the_unexpected_is_a_500_without_a_traceback_and_is_logged(monkeypatch, context, caplog):
+    def broken(picture):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(lambda_function.classifier, "classify", broken)
+    response = lambda_function.lambda_handler(rest_event(json.dumps({"image": b64((IMAGES / "hat-1.jpg").read_bytes())})), context)
+    assert response["statusCode"] == 500
+    assert "secret" not in response["body"] and "Traceback" not in response["body"]
+    record = next(r for r in logged(caplog) if r["message"] == "unexpected error")
+    assert record["request_id"] == context.aws_request_id
+    assert "RuntimeError: secret internal detail" in record["exception"]
+
+
+def test_keeps_serving_after_bad_requests(image_server, context):
+    for event in [None, [], "x", {"url": 5}, {"image": "%%%"}, rest_event("{")]:
+        lambda_function.lambda_handler(event, context)
+    assert_scores(lambda_function.lambda_handler({"url": f"{image_server}/images/shorts-1.jpg"}, context))
+
+
+def test_logs_one_structured_line_per_request_with_stage_timings(image_server, context, caplog):
+    lambda_function.lambda_handler({"url": f"{image_server}/images/pants-2.jpg"}, context)
+    [record] = logged(caplog)
+    assert record["message"] == "classified"
+    assert record["request_id"] == context.aws_request_id
+    assert record["prediction"] in CLASSES
+    assert all(record[key] >= 0 for key in ("fetch_ms", "decode_ms", "inference_ms"))
