@@ -54,4 +54,4 @@ class Classifier:
 
     def classify(self, picture: Image.Image) -> dict[str, float]:
         """``{label: score}`` in the model's label order, as plain floats."""
-        return dict(zip(self.labels, self.scores(self.prepare(picture)).tolist()))
+        return dict(zip(self.labels, self.scores(self.prepare(picture)).tolist(), strict=True))

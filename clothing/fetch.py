@@ -9,7 +9,8 @@ import time
 from urllib.parse import urljoin
 
 import urllib3
-from urllib3.exceptions import HTTPError, LocationParseError, NewConnectionError, TimeoutError as Urllib3Timeout
+from urllib3.exceptions import HTTPError, LocationParseError, NewConnectionError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from clothing.addresses import AddressPolicy
 from clothing.errors import BadRequest, ImageTooLarge, UnsupportedScheme, UpstreamError, UpstreamTimeout

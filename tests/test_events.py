@@ -5,9 +5,8 @@ import json
 
 import pytest
 
-from clothing.errors import BadRequest, ImageTooLarge
+from clothing.errors import BadRequest, ImageTooLarge, NotAnImage
 from clothing.events import error_body, is_proxy_event, parse_event, respond
-from clothing.errors import NotAnImage
 from tests.conftest import load_event
 
 LIMIT = 1000
@@ -35,7 +34,8 @@ def test_generated_rest_event_carries_its_base64_json_body():
 
 def test_content_type_header_is_case_insensitive():
     event = load_event("apigateway-http-api.json")
-    event.update(body=base64.b64encode(b"\x89PNG").decode(), isBase64Encoded=True, headers={"content-TYPE": "image/png"})
+    body = base64.b64encode(b"\x89PNG").decode()
+    event.update(body=body, isBase64Encoded=True, headers={"content-TYPE": "image/png"})
     assert parse_event(event, LIMIT).image == b"\x89PNG"
 
 

@@ -124,7 +124,8 @@ def test_the_unexpected_is_a_500_without_a_traceback_and_is_logged(monkeypatch, 
         raise RuntimeError("secret internal detail")
 
     monkeypatch.setattr(lambda_function.classifier, "classify", broken)
-    response = lambda_function.lambda_handler(rest_event(json.dumps({"image": b64((IMAGES / "hat-1.jpg").read_bytes())})), context)
+    event = rest_event(json.dumps({"image": b64((IMAGES / "hat-1.jpg").read_bytes())}))
+    response = lambda_function.lambda_handler(event, context)
     assert response["statusCode"] == 500
     assert "secret" not in response["body"] and "Traceback" not in response["body"]
     record = next(r for r in logged(caplog) if r["message"] == "unexpected error")

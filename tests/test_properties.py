@@ -58,7 +58,8 @@ def proxy_event(body: str, base64_encoded: bool, content_type: str) -> dict:
 
 
 proxy_events = st.one_of(
-    st.builds(proxy_event, st.text(max_size=50), st.booleans(), st.sampled_from(["application/json", "image/jpeg", ""])),
+    st.builds(proxy_event, st.text(max_size=50), st.booleans(),
+              st.sampled_from(["application/json", "image/jpeg", ""])),
     st.builds(proxy_event, direct_events.map(json.dumps), st.just(False), st.just("application/json")),
     st.builds(proxy_event, images.map(lambda b: base64.b64encode(b).decode()), st.just(True), st.just("image/jpeg")),
 )

@@ -1,0 +1,53 @@
+# Every target sets itself up from a fresh clone. `make help` lists them.
+PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3.13)
+TRAIN_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python3.11) python3.11)
+VENV := .venv
+TRAIN_VENV := training/.venv
+PIP_FLAGS := --quiet --disable-pip-version-check
+
+.PHONY: help serve test lint model bench deploy destroy cost
+
+help:
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+serve: ## serve the function under the real Lambda emulator on PORT (default 8080)
+	$(PYTHON) scripts/serve.py
+
+test: $(VENV)/.ready $(TRAIN_VENV)/.ready lint ## run every test (serving, end to end, deployment, training smoke run)
+	$(VENV)/bin/python -m pytest
+	$(TRAIN_VENV)/bin/python -m pytest training/tests
+
+lint: $(VENV)/.ready ## ruff, hadolint and cfn-lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+
+model: $(TRAIN_VENV)/.ready $(VENV)/.ready ## train, convert and evaluate clothing_model.tflite (about 40 minutes on 2 cores)
+	$(TRAIN_VENV)/bin/python -m training.data
+	$(TRAIN_VENV)/bin/python -m training.train
+	$(TRAIN_VENV)/bin/python -m training.convert
+	$(VENV)/bin/python -m training.evaluate
+
+bench: $(VENV)/.ready $(TRAIN_VENV)/.ready ## compare with the course's design; writes docs/benchmark.md
+	$(TRAIN_VENV)/bin/python -m benchmarks.course_model
+	$(VENV)/bin/python -m benchmarks.run
+
+cost: $(VENV)/.ready ## the monthly bill for a memory size, duration and request count (see --help)
+	$(VENV)/bin/python -m deploy.cost $(ARGS)
+
+deploy: $(VENV)/.ready ## build the image and deploy it with SAM (guided the first time)
+	$(VENV)/bin/sam build
+	$(VENV)/bin/sam deploy $(if $(wildcard samconfig.toml),,--guided) --resolve-image-repos
+
+destroy: $(VENV)/.ready ## delete the deployed stack and its image repository
+	$(VENV)/bin/sam delete
+
+$(VENV)/.ready: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements-dev.txt
+	touch $@
+
+$(TRAIN_VENV)/.ready: training/requirements.txt
+	$(TRAIN_PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/pip install $(PIP_FLAGS) -r training/requirements.txt
+	touch $@

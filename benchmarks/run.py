@@ -1,0 +1,218 @@
+"""Benchmark this project against the course's design, side by side, through the real emulator.
+
+    make bench        # builds the course's model first; about 3 minutes
+
+For each design: cold start (a fresh emulator process until its first
+answer, timed from outside, since the emulator starts the runtime lazily),
+warm latency for a typical photo and a 12-megapixel JPEG served from
+127.0.0.1, the runtime's peak resident memory, the model's size, GFLOPs,
+and the interpreter's invoke time. Prints a table and writes docs/benchmark.md.
+"""
+
+import argparse
+import functools
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import requests
+from PIL import Image
+
+from scripts import serve
+
+ROOT = serve.ROOT
+BENCH = ROOT / "build" / "bench"
+REPORT = ROOT / "docs" / "benchmark.md"
+INVOCATIONS = "/2015-03-31/functions/function/invocations"
+TARGETS = {"cold start": 0.4, "warm p50, 12 MP": 0.15, "peak memory": 0.35, "model file": 0.1}
+
+
+def make_pictures(directory: Path) -> dict[str, Path]:
+    """A typical phone-shared photo (about 300 KB) and a 12-megapixel camera JPEG, from a real picture."""
+    directory.mkdir(parents=True, exist_ok=True)
+    source = Image.open(ROOT / "tests" / "images" / "pants-1.jpg").convert("RGB")
+    rng = np.random.default_rng(0)
+    pictures = {}
+    for name, size, quality in [("typical", (1200, 1600), 85), ("12mp", (3000, 4000), 92)]:
+        pixels = np.asarray(source.resize(size, Image.Resampling.BICUBIC), dtype=np.float32)
+        pixels += rng.normal(0, 6, pixels.shape)  # sensor noise, so the file sizes are a camera's
+        path = directory / f"{name}.jpg"
+        Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(path, quality=quality)
+        pictures[name] = path
+    return pictures
+
+
+def serve_directory(directory: Path) -> str:
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(directory))
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def course_task_root() -> Path:
+    """The course's handler with a course-architecture model, in a task root of its own."""
+    task = BENCH / "course-task"
+    task.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "benchmarks" / "course" / "lambda_function.py", task)
+    model = BENCH / "course_xception.tflite"
+    if not model.exists():
+        raise SystemExit(f"{model} is missing: run `make bench`, which builds it first")
+    shutil.copy(model, task / "clothing-model.tflite")
+    return task
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Emulator:
+    """One fresh emulator process running a task root's handler."""
+
+    def __init__(self, task_root: Path):
+        self.port = free_port()
+        command = serve.emulator_command(self.port, free_port())
+        env = serve.function_environment() | {"LAMBDA_TASK_ROOT": str(task_root), "PYTHONPATH": str(task_root)}
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(command, cwd=task_root, env=env, start_new_session=True,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}{INVOCATIONS}"
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.002)
+
+    def invoke(self, event: dict) -> float:
+        """Seconds until the answer; raises on an error answer."""
+        started = time.perf_counter()
+        answer = requests.post(self.url, json=event, timeout=60).json()
+        if "error" in answer or "errorMessage" in answer:
+            raise RuntimeError(f"error answer: {answer}")
+        return time.perf_counter() - started
+
+    def peak_memory_mb(self) -> float:
+        """The function runtime's peak resident memory (VmHWM), in MB."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM")
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+def invoke_time_ms(model: Path, threads: int = 2, runs: int = 50) -> float:
+    """Median interpreter invoke time, the model alone."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(model), num_threads=threads)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], np.float32))
+    times = []
+    for _ in range(runs + 3):
+        started = time.perf_counter()
+        interpreter.invoke()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times[3:])
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def measure(designs: dict[str, Path], pictures: dict[str, str], cold_runs: int, warm_runs: int) -> dict:
+    results = {name: {"cold": []} for name in designs}
+    for _ in range(cold_runs):  # interleaved, so a busy moment hurts both designs alike
+        for name, task in designs.items():
+            emulator = Emulator(task)
+            emulator.invoke({"url": pictures["typical"]})
+            results[name]["cold"].append(time.perf_counter() - emulator.started)
+            emulator.stop()
+    for name, task in designs.items():
+        emulator = Emulator(task)
+        for kind, url in pictures.items():
+            for _ in range(3):
+                emulator.invoke({"url": url})
+            results[name][kind] = [emulator.invoke({"url": url}) for _ in range(warm_runs)]
+        results[name]["memory"] = emulator.peak_memory_mb()
+        emulator.stop()
+    return results
+
+
+def table(results: dict, models: dict[str, Path], flops: dict, invoke: dict) -> tuple[str, dict]:
+    rows, ratios = [], {}
+
+    def row(label, course, ours, unit, digits=0, target=None):
+        ratio = ours / course
+        ratios[label] = ratio
+        verdict = "" if target is None else (f"≤ {target}x: met" if ratio <= target else f"≤ {target}x: missed")
+        rows.append(f"| {label} | {course:.{digits}f} {unit} | {ours:.{digits}f} {unit} | {ratio:.2f}x | {verdict} |")
+
+    course, ours = results["course"], results["ours"]
+    row("cold start", 1000 * statistics.median(course["cold"]), 1000 * statistics.median(ours["cold"]), "ms",
+        target=TARGETS["cold start"])
+    for kind, label in [("typical", "typical photo"), ("12mp", "12 MP")]:
+        row(f"warm p50, {label}", 1000 * percentile(course[kind], 50), 1000 * percentile(ours[kind], 50), "ms",
+            1, TARGETS.get(f"warm p50, {label}"))
+        row(f"warm p95, {label}", 1000 * percentile(course[kind], 95), 1000 * percentile(ours[kind], 95), "ms", 1)
+    row("peak memory", course["memory"], ours["memory"], "MB", target=TARGETS["peak memory"])
+    row("model file", models["course"].stat().st_size / 1e6, models["ours"].stat().st_size / 1e6, "MB", 1,
+        TARGETS["model file"])
+    row("GFLOPs per picture", flops["course"], flops["ours"], "", 2)
+    row("interpreter invoke, 2 threads", invoke["course"], invoke["ours"], "ms", 1)
+    row("achieved GFLOP/s", flops["course"] / invoke["course"] * 1000, flops["ours"] / invoke["ours"] * 1000, "", 1)
+    header = ["| measure | course's design | this project | ratio | target |", "|---|---:|---:|---:|---|"]
+    return "\n".join(header + rows), ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cold-runs", type=int, default=7)
+    parser.add_argument("--warm-runs", type=int, default=30)
+    args = parser.parse_args()
+    os.environ["ALLOW_PRIVATE_URLS"] = "true"  # the pictures come from 127.0.0.1
+    serve.build_runtime_venv()
+    serve.fetch_emulator()
+    designs = {"course": course_task_root(), "ours": serve.build_task_root()}
+    models = {"course": designs["course"] / "clothing-model.tflite", "ours": designs["ours"] / "clothing_model.tflite"}
+    pictures = make_pictures(BENCH / "pictures")
+    base = serve_directory(pictures["typical"].parent)
+    urls = {kind: f"{base}/{path.name}" for kind, path in pictures.items()}
+    flops = json.loads((BENCH / "flops.json").read_text())
+    invoke = {name: invoke_time_ms(path, runs=50 if name == "ours" else 10) for name, path in models.items()}
+    results = measure(designs, urls, args.cold_runs, args.warm_runs)
+    text, _ = table(results, models, flops, invoke)
+    sizes = ", ".join(f"{kind} {path.stat().st_size / 1e3:.0f} KB" for kind, path in pictures.items())
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown CPU")
+    report = (
+        f"# Benchmark: this project against the course's design\n\n"
+        f"Measured by `make bench` on {os.cpu_count()} cores of {cpu}, in one run: "
+        f"{args.cold_runs} cold starts each (interleaved), {args.warm_runs} warm requests per picture "
+        f"({sizes}), pictures served from 127.0.0.1, both handlers under the real Lambda emulator "
+        f"with the same Python, LiteRT and NumPy.\n\n{text}\n\n"
+        "GFLOPs count multiplies and adds separately (twice the multiply-accumulates).\n"
+    )
+    print(report)
+    REPORT.write_text(report)
+    print(f"written to {REPORT}")
+
+
+if __name__ == "__main__":
+    main()

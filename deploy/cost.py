@@ -1,0 +1,81 @@
+"""What a month of classifications costs on Lambda and API Gateway.
+
+    python -m deploy.cost --memory 1024 --duration-ms 2000 --requests 1000000
+
+Counts what the course's arithmetic left out: the per-request charge, API
+Gateway's price per call, and the free tier. Billed duration is rounded up
+to the millisecond. Every price can be overridden by a flag.
+"""
+
+import argparse
+import math
+from dataclasses import dataclass
+
+# US East (N. Virginia) list prices, from https://aws.amazon.com/lambda/pricing/ and
+# https://aws.amazon.com/api-gateway/pricing/ (as listed 2026-11-25; the first pricing tier).
+PRICE_PER_GB_SECOND = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+PRICE_PER_MILLION_REQUESTS = 0.20
+PRICE_PER_MILLION_API_CALLS = {"rest": 3.50, "http": 1.00, "none": 0.0}
+# Lambda's free tier is monthly and does not expire; API Gateway's lasts 12 months, so it is left out.
+FREE_GB_SECONDS = 400_000
+FREE_REQUESTS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Bill:
+    compute: float
+    requests: float
+    api: float
+
+    @property
+    def total(self) -> float:
+        return self.compute + self.requests + self.api
+
+
+def monthly_bill(memory_mb: int, duration_ms: float, requests: int, architecture: str = "x86_64",
+                 api: str = "rest", free_tier: bool = True, price_per_gb_second: float | None = None,
+                 price_per_million_requests: float = PRICE_PER_MILLION_REQUESTS,
+                 price_per_million_api_calls: float | None = None) -> Bill:
+    gb_seconds = requests * math.ceil(duration_ms) / 1000 * memory_mb / 1024
+    billable_requests = requests
+    if free_tier:
+        gb_seconds = max(0.0, gb_seconds - FREE_GB_SECONDS)
+        billable_requests = max(0, requests - FREE_REQUESTS)
+    gb_price = PRICE_PER_GB_SECOND[architecture] if price_per_gb_second is None else price_per_gb_second
+    api_price = PRICE_PER_MILLION_API_CALLS[api] if price_per_million_api_calls is None else price_per_million_api_calls
+    return Bill(
+        compute=gb_seconds * gb_price,
+        requests=billable_requests / 1e6 * price_per_million_requests,
+        api=requests / 1e6 * api_price,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--memory", type=int, nargs="+", default=[1024], help="MB; several give several rows")
+    parser.add_argument("--duration-ms", type=float, nargs="+", default=[2000],
+                        help="billed duration per request; one, or one per --memory")
+    parser.add_argument("--requests", type=int, default=1_000_000, help="per month")
+    parser.add_argument("--api", choices=sorted(PRICE_PER_MILLION_API_CALLS), default="rest")
+    parser.add_argument("--no-free-tier", dest="free_tier", action="store_false")
+    parser.add_argument("--price-gb-second-x86", type=float, default=PRICE_PER_GB_SECOND["x86_64"])
+    parser.add_argument("--price-gb-second-arm", type=float, default=PRICE_PER_GB_SECOND["arm64"])
+    parser.add_argument("--price-million-requests", type=float, default=PRICE_PER_MILLION_REQUESTS)
+    parser.add_argument("--price-million-api-calls", type=float, default=None)
+    args = parser.parse_args()
+    durations = args.duration_ms * len(args.memory) if len(args.duration_ms) == 1 else args.duration_ms
+    if len(durations) != len(args.memory):
+        parser.error("give one --duration-ms, or one per --memory")
+    print(f"{args.requests:,} requests a month, {args.api} API, free tier {'on' if args.free_tier else 'off'}")
+    print("| memory | duration | arch | compute | requests | API Gateway | total | per 1,000 |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|")
+    for memory, duration in zip(args.memory, durations, strict=True):
+        for arch, price in (("x86_64", args.price_gb_second_x86), ("arm64", args.price_gb_second_arm)):
+            bill = monthly_bill(memory, duration, args.requests, arch, args.api, args.free_tier, price,
+                                args.price_million_requests, args.price_million_api_calls)
+            print(f"| {memory} MB | {duration:g} ms | {arch} | ${bill.compute:,.2f} | ${bill.requests:,.2f} | "
+                  f"${bill.api:,.2f} | ${bill.total:,.2f} | ${bill.total / args.requests * 1000:.4f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""A smoke run of the whole pipeline on two pictures a class: prepare, train, convert, check."""
+
+import numpy as np
+import pytest
+
+from clothing.classifier import Classifier
+from clothing.labels import CLASSES
+from training import config, convert, data, train
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "WORK", tmp_path)
+    return tmp_path
+
+
+def test_prepare_caches_pictures_exactly_as_serving_prepares_them(work):
+    cache = np.load(data.prepare_split("validation", config.INPUT_SIZE, limit=2))
+    assert cache["pixels"].shape == (20, config.INPUT_SIZE, config.INPUT_SIZE, 3)
+    assert sorted(set(cache["labels"].tolist())) == list(range(len(CLASSES)))
+    first = config.DATASET / "validation" / CLASSES[0] / str(cache["names"][0])
+    np.testing.assert_array_equal(cache["pixels"][0], data.load_pixels(first, config.INPUT_SIZE))
+
+
+def test_pipeline_from_pictures_to_a_checked_tflite_model(work):
+    state = train.train(epochs=1, limit=2, work=work)
+    assert (work / "best.pt").exists() and (work / "last.pt").exists()
+    assert state["epoch"] == 1
+
+    shipped = work / "clothing_model.tflite"
+    report = convert.convert(work / "best.pt", limit=2, ship_to=shipped)
+    assert report[convert.SHIPPED_VARIANT]["megabytes"] < report["float32"]["megabytes"]
+    classifier = Classifier(shipped)
+    assert classifier.labels == CLASSES
+    scores = classifier.scores(np.zeros((1, config.INPUT_SIZE, config.INPUT_SIZE, 3), np.float32))
+    assert scores.shape == (len(CLASSES),) and abs(scores.sum() - 1) < 1e-3
+
+
+def test_the_agreement_check_fails_loudly_on_a_different_model():
+    reference = np.eye(len(CLASSES), dtype=np.float32)[:4]
+    converted = np.roll(reference, 1, axis=1)
+    with pytest.raises(convert.ConversionMismatch, match="differs from PyTorch's on 4"):
+        convert.check_agreement(reference, converted)
+    assert convert.check_agreement(reference, reference + 0.001) == (0, pytest.approx(0.001))
