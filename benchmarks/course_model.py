@@ -82,8 +82,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     course = NHWCModel(Xception()).eval()
-    ours = NHWCModel(build(config.ARCHITECTURE, config.INPUT_SIZE, pretrained=False)).eval()
-    flops = {"course": gflops(course, 299), "ours": gflops(ours, config.INPUT_SIZE)}
+    shipped = json.loads(config.MODEL_FILE.with_suffix(".json").read_text())
+    ours = NHWCModel(build(shipped["architecture"], shipped["input_size"], pretrained=False)).eval()
+    flops = {"course": gflops(course, 299), "ours": gflops(ours, shipped["input_size"])}
     (OUT / "flops.json").write_text(json.dumps(flops, indent=2) + "\n")
     print(f"GFLOPs per picture: course {flops['course']:.2f}, ours {flops['ours']:.2f}")
     if not COURSE_MODEL.exists():

@@ -51,10 +51,13 @@ def make_pictures(directory: Path) -> dict[str, Path]:
     return pictures
 
 
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 def serve_directory(directory: Path) -> str:
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *args: None
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(directory)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}"
 
@@ -105,8 +108,9 @@ class Emulator:
 
     def peak_memory_mb(self) -> float:
         """The function runtime's peak resident memory (VmHWM), in MB."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-        for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
+        tasks = Path(f"/proc/{self.process.pid}/task").iterdir()  # the emulator may start it from any thread
+        [runtime] = [pid for task in tasks for pid in (task / "children").read_text().split()]
+        for line in Path(f"/proc/{runtime}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmHWM")

@@ -8,7 +8,6 @@ WORK = ROOT / "training" / "work"  # caches and checkpoints; not tracked
 
 ARCHITECTURE = "efficientnet-lite0"  # lite1 (240 px) and lite2 (260 px) also install from PyPI
 INPUT_SIZE = 224  # the model is built for this size: its "same" padding is fixed from it
-TRAIN_CACHE_SIZE = 256  # training crops are taken from pictures this big
 SEED = 42
 
 EPOCHS = 10
@@ -19,4 +18,8 @@ LABEL_SMOOTHING = 0.1
 EMA_DECAY = 0.995  # an exponential moving average of the weights is what gets exported
 
 MODEL_FILE = ROOT / "clothing_model.tflite"
-METADATA_FILE = ROOT / "clothing_model.json"
+
+
+def train_cache_size(input_size: int) -> int:
+    """Training crops are taken from pictures this big: 8/7 of the input, 256 for 224."""
+    return round(input_size * 8 / 7)

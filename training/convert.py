@@ -9,6 +9,7 @@ top-1 answer differs from PyTorch's on any validation picture with a clear
 answer, or when a score differs by more than ``MAX_SCORE_DIFFERENCE``.
 """
 
+import argparse
 import json
 import shutil
 import sys
@@ -106,7 +107,7 @@ def check_agreement(reference: np.ndarray, converted: np.ndarray) -> tuple[int, 
     return disagreements, max_difference
 
 
-def convert(checkpoint: Path = config.WORK / "best.pt", limit: int = 0, ship_to: Path = config.MODEL_FILE) -> dict:
+def convert(checkpoint: Path, limit: int = 0, ship_to: Path = config.MODEL_FILE) -> dict:
     model, saved = load_trained(checkpoint)
     validation = np.load(data.prepare_split("validation", saved["input_size"], limit=limit))
     inputs = InputPreparer(saved["input_size"]).scale(validation["pixels"].astype(np.float32))
@@ -137,7 +138,10 @@ def convert(checkpoint: Path = config.WORK / "best.pt", limit: int = 0, ship_to:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, default=config.WORK / "best.pt")
+    args = parser.parse_args()
     try:
-        convert()
+        convert(args.checkpoint)
     except ConversionMismatch as error:
         sys.exit(f"conversion check failed: {error}")

@@ -48,10 +48,10 @@ def prepare_split(split: str, size: int, dataset: Path = config.DATASET, limit: 
     return out
 
 
-def prepare(limit: int = 0) -> tuple[Path, Path]:
+def prepare(input_size: int = config.INPUT_SIZE, limit: int = 0) -> tuple[Path, Path]:
     return (
-        prepare_split("train", config.TRAIN_CACHE_SIZE, limit=limit),
-        prepare_split("validation", config.INPUT_SIZE, limit=limit),
+        prepare_split("train", config.train_cache_size(input_size), limit=limit),
+        prepare_split("validation", input_size, limit=limit),
     )
 
 
