@@ -31,6 +31,7 @@ model: $(TRAIN_VENV)/.ready $(VENV)/.ready ## train, convert and evaluate clothi
 bench: $(VENV)/.ready $(TRAIN_VENV)/.ready ## compare with the course's design; writes docs/benchmark.md
 	$(TRAIN_VENV)/bin/python -m benchmarks.course_model
 	$(VENV)/bin/python -m benchmarks.run
+	$(VENV)/bin/python -m benchmarks.profile
 
 cost: $(VENV)/.ready ## the monthly bill for a memory size, duration and request count (see --help)
 	$(VENV)/bin/python -m deploy.cost $(ARGS)

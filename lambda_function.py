@@ -7,20 +7,19 @@ parses, fetches or decodes, and runs the model.
 
 import time
 
-from aws_lambda_powertools import Logger
-
 from clothing.addresses import AddressPolicy
 from clothing.classifier import Classifier
 from clothing.errors import ClothingError, UpstreamTimeout
 from clothing.events import Request, error_body, is_proxy_event, parse_event, respond
 from clothing.fetch import Fetcher
 from clothing.images import decode_image
+from clothing.logs import json_logger
 from clothing.settings import Settings
 
 RESERVED_SECONDS = 1.0  # of the function's remaining time, kept for decoding and inference
 
 settings = Settings.from_environment()
-logger = Logger(service="clothing-classifier")
+logger, log_format = json_logger("clothing-classifier")
 classifier = Classifier(settings.model_path, settings.interpreter_threads)
 fetcher = Fetcher(
     AddressPolicy(allow_private=settings.allow_private_urls),
@@ -32,19 +31,19 @@ fetcher = Fetcher(
 
 def lambda_handler(event: dict, context: object = None) -> dict:
     """Scores for each class, or an error object; wrapped as an HTTP response for proxy events."""
-    logger.append_keys(request_id=getattr(context, "aws_request_id", None))
+    log_format.request_id = getattr(context, "aws_request_id", None)
     is_proxy = is_proxy_event(event)
     try:
         request = parse_event(event, settings.max_image_bytes)
         scores, timings = classify(request, context)
     except ClothingError as error:
-        logger.warning(error.message, extra={"error_type": error.error_type, "status": error.status})
+        logger.warning(error.message, extra={"fields": {"error_type": error.error_type, "status": error.status}})
         return respond(error_body(error), is_proxy, error.status)
     except Exception:
         logger.exception("unexpected error")
         error = ClothingError("unexpected error; it is logged under this request's id")
         return respond(error_body(error), is_proxy, error.status)
-    logger.info("classified", extra={**timings, "prediction": max(scores, key=scores.__getitem__)})
+    logger.info("classified", extra={"fields": {**timings, "prediction": max(scores, key=scores.__getitem__)}})
     return respond(scores, is_proxy)
 
 

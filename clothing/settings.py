@@ -9,12 +9,12 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# Read by this module (see Settings), by Powertools, and by the Lambda runtime itself.
+# Read by this module (see Settings), by clothing.logs (LOG_LEVEL), and by the Lambda runtime (AWS_LAMBDA_*).
 ENVIRONMENT_VARIABLES = (
     "MODEL_PATH", "INTERPRETER_THREADS", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS",
-    "FETCH_TIMEOUT", "CONNECT_TIMEOUT", "MAX_REDIRECTS", "ALLOW_PRIVATE_URLS",
+    "FETCH_TIMEOUT", "CONNECT_TIMEOUT", "MAX_REDIRECTS", "ALLOW_PRIVATE_URLS", "LOG_LEVEL",
 )
-ENVIRONMENT_PREFIXES = ("POWERTOOLS_", "AWS_LAMBDA_")
+ENVIRONMENT_PREFIXES = ("AWS_LAMBDA_",)
 
 
 def _flag(name: str, default: bool = False) -> bool:

@@ -11,6 +11,7 @@ environment, passing on only the variables the function reads.
 """
 
 import argparse
+import compileall
 import hashlib
 import os
 import platform
@@ -52,6 +53,7 @@ def dockerfile_copies(dockerfile: Path = ROOT / "Dockerfile") -> list[str]:
 
 
 def build_task_root() -> Path:
+    """The files the Dockerfile copies, compiled to bytecode as its ``compileall`` step does."""
     shutil.rmtree(TASK_ROOT, ignore_errors=True)
     TASK_ROOT.mkdir(parents=True)
     for source in dockerfile_copies():
@@ -60,6 +62,7 @@ def build_task_root() -> Path:
             shutil.copytree(path, TASK_ROOT / path.name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(path, TASK_ROOT / path.name)
+    compileall.compile_dir(TASK_ROOT, quiet=1)
     return TASK_ROOT
 
 

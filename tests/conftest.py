@@ -16,7 +16,6 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 os.environ["ALLOW_PRIVATE_URLS"] = "true"
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

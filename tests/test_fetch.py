@@ -1,14 +1,18 @@
 """Fetching through the real HTTP stack from a real server on 127.0.0.1."""
 
 import socket
+import ssl
+import threading
 import time
+from http.server import ThreadingHTTPServer
 
 import pytest
+import trustme
 
 from clothing.addresses import AddressPolicy
 from clothing.errors import BadRequest, ImageTooLarge, UnsupportedScheme, UpstreamError, UpstreamTimeout, UrlRefused
 from clothing.fetch import Fetcher
-from tests.conftest import IMAGES
+from tests.conftest import IMAGES, ImageRequestHandler
 
 
 def make_fetcher(allow_private=True, max_bytes=10 * 1024 * 1024, max_redirects=5, resolve=socket.getaddrinfo):
@@ -101,3 +105,45 @@ def test_only_http_and_https_are_fetched(url):
 def test_malformed_urls_are_bad_requests(url):
     with pytest.raises(BadRequest):
         make_fetcher().fetch(url, timeout=5)
+
+
+@pytest.fixture(scope="module")
+def https_server():
+    """A real TLS server on 127.0.0.1 whose certificate, from a test CA, names images.test."""
+    authority = trustme.CA()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ImageRequestHandler)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("images.test").configure_cert(server_context)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    yield server.server_address[1], client_context
+    server.shutdown()
+    server.server_close()
+
+
+def https_fetcher(client_context) -> Fetcher:
+    def resolve(host, port, type=0):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    policy = AddressPolicy(allow_private=True, resolve=resolve)
+    return Fetcher(policy, max_bytes=10 * 1024 * 1024, connect_timeout=2.0, max_redirects=5, tls=client_context)
+
+
+def test_https_to_the_checked_address_verifies_the_certificate_for_the_host_name(https_server):
+    port, client_context = https_server
+    body = https_fetcher(client_context).fetch(f"https://images.test:{port}/images/hat-2.jpg", timeout=5)
+    assert body == (IMAGES / "hat-2.jpg").read_bytes()
+
+
+def test_https_refuses_a_certificate_for_another_name(https_server):
+    port, client_context = https_server
+    with pytest.raises(UpstreamError, match="certificate"):
+        https_fetcher(client_context).fetch(f"https://other.test:{port}/images/hat-2.jpg", timeout=5)
+
+
+def test_https_refuses_an_untrusted_certificate(https_server):
+    port, _ = https_server
+    with pytest.raises(UpstreamError, match="certificate"):
+        https_fetcher(ssl.create_default_context()).fetch(f"https://images.test:{port}/images/hat-2.jpg", timeout=5)

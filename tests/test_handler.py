@@ -115,8 +115,8 @@ def test_direct_errors_are_error_objects_not_exceptions():
 
 
 def logged(caplog) -> list[dict]:
-    """The JSON lines the function logged, as Powertools formats them."""
-    return [json.loads(lambda_function.logger.registered_formatter.format(r)) for r in caplog.records]
+    """The JSON lines the function logged, as its formatter writes them."""
+    return [json.loads(lambda_function.log_format.format(r)) for r in caplog.records]
 
 
 def test_the_unexpected_is_a_500_without_a_traceback_and_is_logged(monkeypatch, context, caplog):
