@@ -15,7 +15,7 @@ serve: ## serve the function under the real Lambda emulator on PORT (default 808
 
 test: $(VENV)/.ready $(TRAIN_VENV)/.ready lint ## run every test (serving, end to end, deployment, training smoke run)
 	$(VENV)/bin/python -m pytest
-	$(TRAIN_VENV)/bin/python -m pytest training/tests
+	$(TRAIN_VENV)/bin/python -m pytest -p no:anyio training/tests
 
 lint: $(VENV)/.ready ## ruff, hadolint and cfn-lint
 	$(VENV)/bin/ruff check .
