@@ -32,9 +32,10 @@ bench: $(VENV)/.ready $(TRAIN_VENV)/.ready ## compare with the course's design; 
 	$(TRAIN_VENV)/bin/python -m benchmarks.course_model
 	$(VENV)/bin/python -m benchmarks.run
 	$(VENV)/bin/python -m benchmarks.profile
+	$(VENV)/bin/python -m benchmarks.memory
 
 cost: $(VENV)/.ready ## the monthly bill for a memory size, duration and request count (see --help)
-	$(VENV)/bin/python -m deploy.cost $(ARGS)
+	@$(VENV)/bin/python -m deploy.cost $(ARGS)
 
 deploy: $(VENV)/.ready ## build the image and deploy it with SAM (guided the first time)
 	$(VENV)/bin/sam build
