@@ -24,7 +24,7 @@ def _flag(name: str, default: bool = False) -> bool:
 @dataclass(frozen=True)
 class Settings:
     model_path: Path = PROJECT_ROOT / "clothing_model.tflite"
-    interpreter_threads: int = 2  # Lambda gives 2 vCPUs up to 3,008 MB (see README)
+    interpreter_threads: int = 2  # a second thread helps from about 1,769 MB of memory up (see README)
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 50_000_000  # a 48-megapixel phone photo still fits
     fetch_timeout: float = 10.0  # seconds for the whole download, redirects included
