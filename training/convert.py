@@ -80,7 +80,7 @@ def export_variants(model: NHWCModel, saved: dict, work: Path) -> dict[str, Path
         result = quantizer.Quantizer(str(float_path), make_recipe()).quantize(enable_progress_report=False)
         paths[name].write_bytes(result.quantized_model)
     for path in paths.values():
-        metadata_path(path).write_text(json.dumps(metadata(saved), indent=2) + "\n")
+        Path(metadata_path(path)).write_text(json.dumps(metadata(saved), indent=2) + "\n")
     return paths
 
 
@@ -131,7 +131,7 @@ def convert(checkpoint: Path, limit: int = 0, ship_to: Path = config.MODEL_FILE)
         if name == SHIPPED_VARIANT:
             check_agreement(reference, scores)
     shutil.copyfile(paths[SHIPPED_VARIANT], ship_to)
-    metadata_path(ship_to).write_text(json.dumps(metadata(saved), indent=2) + "\n")
+    Path(metadata_path(ship_to)).write_text(json.dumps(metadata(saved), indent=2) + "\n")
     print(f"shipped the {SHIPPED_VARIANT} variant as {ship_to}")
     (checkpoint.parent / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
