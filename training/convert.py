@@ -13,6 +13,7 @@ import argparse
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import litert_torch
@@ -84,9 +85,17 @@ def export_variants(model: NHWCModel, saved: dict, work: Path) -> dict[str, Path
     return paths
 
 
-def tflite_scores(model_path: Path, inputs: np.ndarray) -> np.ndarray:
+def tflite_scores(model_path: Path, inputs: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Scores for every input, with the model's load time and median invoke time in ms (2 threads)."""
+    started = time.perf_counter()
     classifier = Classifier(model_path, threads=2)
-    return np.stack([classifier.scores(x[None]) for x in tqdm(inputs, desc=model_path.stem, leave=False)])
+    loaded = time.perf_counter()
+    scores, times = [], []
+    for x in tqdm(inputs, desc=model_path.stem, leave=False):
+        before = time.perf_counter()
+        scores.append(classifier.scores(x[None]))
+        times.append(time.perf_counter() - before)
+    return np.stack(scores), 1000 * (loaded - started), 1000 * float(np.median(times))
 
 
 def check_agreement(reference: np.ndarray, converted: np.ndarray) -> tuple[int, float]:
@@ -117,15 +126,18 @@ def convert(checkpoint: Path, limit: int = 0, ship_to: Path = config.MODEL_FILE)
     report = {"pytorch": {"accuracy": float((reference.argmax(1) == labels).mean())}}
     paths = export_variants(model, saved, checkpoint.parent)
     for name, path in paths.items():
-        scores = tflite_scores(path, inputs)
+        scores, load_ms, invoke_ms = tflite_scores(path, inputs)
         report[name] = {
             "accuracy": float((scores.argmax(1) == labels).mean()),
             "megabytes": round(path.stat().st_size / 1e6, 2),
+            "load_ms": round(load_ms, 1),
+            "invoke_ms": round(invoke_ms, 1),
             "top1_disagreements": int((scores.argmax(1) != reference.argmax(1)).sum()),
             "max_score_difference": float(np.abs(scores - reference).max()),
         }
         print(f"{name:>13}: validation accuracy {report[name]['accuracy']:.4f}, "
-              f"{report[name]['megabytes']} MB, top-1 differs from PyTorch on "
+              f"{report[name]['megabytes']} MB, load {load_ms:.0f} ms, invoke {invoke_ms:.1f} ms, "
+              f"top-1 differs from PyTorch on "
               f"{report[name]['top1_disagreements']}, largest score difference "
               f"{report[name]['max_score_difference']:.4f}")
         if name == SHIPPED_VARIANT:
