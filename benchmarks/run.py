@@ -74,18 +74,12 @@ def course_task_root() -> Path:
     return task
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Emulator:
     """One fresh emulator process running a task root's handler."""
 
     def __init__(self, task_root: Path):
-        self.port = free_port()
-        command = serve.emulator_command(self.port, free_port())
+        self.port = serve.free_port()
+        command = serve.emulator_command(self.port, serve.free_port())
         env = serve.function_environment() | {"LAMBDA_TASK_ROOT": str(task_root), "PYTHONPATH": str(task_root)}
         self.started = time.perf_counter()
         self.process = subprocess.Popen(command, cwd=task_root, env=env, start_new_session=True,

@@ -23,11 +23,16 @@ DEFAULT_MAX_PIXELS = 40_000_000
 _SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
 
 
+def resize(img: Image.Image, size: int) -> Image.Image:
+    """Resize to the model's square input: bilinear, antialiased when shrinking."""
+    return img.resize((size, size), Image.Resampling.BILINEAR)
+
+
 class SmoothXceptionPreprocessor(XceptionPreprocessor):
-    """Xception scaling after an antialiased bilinear resize."""
+    """Xception scaling after ``resize`` instead of keras-image-helper's nearest neighbour."""
 
     def resize_image(self, img: Image.Image) -> Image.Image:
-        return img.resize(self.target_size, Image.Resampling.BILINEAR)
+        return resize(img, self.target_size[0])
 
 
 def decode_image(data: bytes, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -69,11 +74,6 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, img)
     return img if img.mode == "RGB" else img.convert("RGB")
-
-
-def resize(img: Image.Image, size: int) -> Image.Image:
-    """Resize to the model's square input exactly as serving does."""
-    return SmoothXceptionPreprocessor((size, size)).resize_image(img)
 
 
 class InputPreparer:

@@ -2,7 +2,7 @@
 
 Powertools' Logger does the same, but importing it adds about 60 ms to every
 cold start (``python -X importtime -c "import aws_lambda_powertools"``), a
-fifth of this function's whole start-up; the standard library does it here.
+sixth of this function's whole start-up; the standard library does it here.
 """
 
 import json

@@ -18,6 +18,7 @@ import platform
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import zipfile
@@ -114,6 +115,13 @@ def function_environment() -> dict[str, str]:
     env.update({k: v for k, v in os.environ.items()
                 if k in ENVIRONMENT_VARIABLES or k.startswith(ENVIRONMENT_PREFIXES)})
     return env
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def emulator_command(port: int, runtime_api_port: int) -> list[str]:

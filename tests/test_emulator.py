@@ -15,15 +15,10 @@ import requests
 from botocore.config import Config
 
 from clothing.labels import CLASSES
+from scripts.serve import free_port
 from tests.conftest import IMAGES, ROOT
 
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:

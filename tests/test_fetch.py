@@ -12,6 +12,7 @@ import trustme
 from clothing.addresses import AddressPolicy
 from clothing.errors import BadRequest, ImageTooLarge, UnsupportedScheme, UpstreamError, UpstreamTimeout, UrlRefused
 from clothing.fetch import Fetcher
+from scripts.serve import free_port
 from tests.conftest import IMAGES, ImageRequestHandler
 
 
@@ -88,11 +89,8 @@ def test_an_error_status_is_an_upstream_error(image_server, status):
 
 
 def test_a_closed_port_is_an_upstream_error():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with pytest.raises(UpstreamError):
-        make_fetcher().fetch(f"http://127.0.0.1:{port}/x.jpg", timeout=5)
+        make_fetcher().fetch(f"http://127.0.0.1:{free_port()}/x.jpg", timeout=5)
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/a.jpg", "file:///etc/passwd", "gopher://x/", "a.jpg"])

@@ -19,7 +19,7 @@ from pathlib import Path
 import litert_torch
 import numpy as np
 import torch
-from ai_edge_quantizer import quantizer, recipe
+from ai_edge_quantizer import quantizer, recipe, recipe_manager
 from ai_edge_quantizer.algorithm_manager import AlgorithmName
 from ai_edge_quantizer.qtyping import TFLOperationName
 from tqdm import tqdm
@@ -55,7 +55,7 @@ def metadata(saved: dict) -> dict:
 
 
 def float16_recipe():
-    manager = quantizer.recipe_manager.RecipeManager()
+    manager = recipe_manager.RecipeManager()
     manager.add_weight_only_config(
         regex=".*", operation_name=TFLOperationName.ALL_SUPPORTED, num_bits=16,
         algorithm_key=AlgorithmName.FLOAT_CASTING,
