@@ -1,6 +1,7 @@
 """The handler end to end in-process: every way an image arrives, every way a request fails."""
 
 import base64
+import gc
 import json
 
 import pytest
@@ -146,3 +147,9 @@ def test_logs_one_structured_line_per_request_with_stage_timings(image_server, c
     assert record["request_id"] == context.aws_request_id
     assert record["prediction"] in CLASSES
     assert all(record[key] >= 0 for key in ("fetch_ms", "decode_ms", "inference_ms"))
+
+
+def test_start_up_leaves_the_garbage_collector_on_with_its_objects_frozen():
+    """The collector is off only while the module loads; a function that leaked cycles would grow until killed."""
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > 10_000

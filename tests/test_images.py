@@ -1,6 +1,8 @@
 """Decoding every accepted kind of picture into upright RGB, and refusing what is not one."""
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ from PIL import Image
 
 from clothing.errors import ImageTooLarge, NotAnImage
 from clothing.images import InputPreparer, decode_image, resize
-from tests.conftest import IMAGES
+from tests.conftest import IMAGES, ROOT
 
 SIZE = 224
 
@@ -112,3 +114,23 @@ def test_model_input_is_xception_scaled_nhwc_float32(photo):
     assert batch.shape == (1, SIZE, SIZE, 3) and batch.dtype == np.float32
     expected = np.asarray(resize(photo, SIZE), dtype=np.float32) / 127.5 - 1
     np.testing.assert_allclose(batch[0], expected, atol=1e-6)
+
+
+def test_every_decoder_loads_at_import_and_no_request_loads_more(photo, tmp_path):
+    """A first request, of any accepted format or of none, must not pay for loading Pillow plugins."""
+    for fmt in ["JPEG", "PNG", "WEBP", "GIF", "BMP"]:
+        (tmp_path / fmt).write_bytes(encode(photo, fmt))
+    (tmp_path / "text").write_bytes(b"not a picture")
+    code = f"""
+import pathlib, sys
+import clothing.images as images
+before = set(sys.modules)
+for path in sorted(pathlib.Path({str(tmp_path)!r}).iterdir()):
+    try:
+        images.decode_image(path.read_bytes(), 16)
+    except images.NotAnImage:
+        assert path.name == "text"
+print(sorted(m for m in set(sys.modules) - before if "Plugin" in m))
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

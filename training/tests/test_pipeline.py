@@ -5,7 +5,7 @@ import pytest
 
 from clothing.classifier import Classifier
 from clothing.labels import CLASSES
-from training import config, convert, data, train
+from training import config, convert, data, soup, train
 
 # torch and the converter warn about their own deprecations; those are not this project's to fix.
 pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"),
@@ -27,12 +27,17 @@ def test_prepare_caches_pictures_exactly_as_serving_prepares_them(work):
 
 
 def test_pipeline_from_pictures_to_a_checked_tflite_model(work):
-    state = train.train(epochs=1, limit=2, work=work)
-    assert (work / "best.pt").exists() and (work / "last.pt").exists()
-    assert state["epoch"] == 1
+    runs, best = [work / "first", work / "second"], []
+    for seed, run in enumerate(runs):
+        state = train.train(run, seed, epochs=1, limit=2)
+        assert (run / "best.pt").exists() and (run / "last.pt").exists()
+        assert state["epoch"] == 1
+        best.append(state["best_accuracy"])
+    mixed = soup.greedy_soup(runs, work / "soup.pt", limit=2)
+    assert mixed["accuracy"] >= max(best)  # greedy: a run joins only if it does not hurt
 
     shipped = work / "clothing_model.tflite"
-    report = convert.convert(work / "best.pt", limit=2, ship_to=shipped)
+    report = convert.convert(work / "soup.pt", limit=2, ship_to=shipped)
     assert report[convert.SHIPPED_VARIANT]["megabytes"] < report["float32"]["megabytes"]
     classifier = Classifier(shipped)
     assert classifier.labels == CLASSES
