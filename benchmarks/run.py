@@ -1,6 +1,6 @@
 """Benchmark this project against the course's design, side by side, through the real emulator.
 
-    make bench        # builds the course's model first; about 3 minutes
+    make bench        # builds the course's model first; a few minutes
 
 For each design: cold start (a fresh emulator process until its first
 answer, timed from outside, since the emulator starts the runtime lazily),
@@ -188,7 +188,7 @@ def table(results: dict, models: dict[str, Path], flops: dict, invoke: dict) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cold-runs", type=int, default=7)
+    parser.add_argument("--cold-runs", type=int, default=15)
     parser.add_argument("--warm-runs", type=int, default=30)
     args = parser.parse_args()
     os.environ["ALLOW_PRIVATE_URLS"] = "true"  # the pictures come from 127.0.0.1

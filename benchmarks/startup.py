@@ -13,9 +13,10 @@ import subprocess
 from scripts import serve
 
 PHASES = """
-import base64, json, time
+import base64, gc, json, time
 marks = [time.perf_counter()]
 import awslambdaric.bootstrap; marks.append(time.perf_counter())
+gc.disable()  # as lambda_function does for its own start-up
 import numpy, ai_edge_litert.interpreter; marks.append(time.perf_counter())
 import PIL.Image, PIL.ImageOps; marks.append(time.perf_counter())
 import keras_image_helper; marks.append(time.perf_counter())

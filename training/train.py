@@ -161,5 +161,7 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, help=f"one run with this seed (default: each of {config.SEEDS})")
     parser.add_argument("--work", type=Path, help="where the run's checkpoints go (default: training/work/seed-<seed>)")
     args = parser.parse_args()
+    if args.work and args.seed is None:
+        parser.error("--work is for one run: give its --seed too")
     for seed in config.SEEDS if args.seed is None else [args.seed]:
         train(args.work or config.run_dir(seed), seed, args.epochs, args.limit, args.architecture, args.input_size)
