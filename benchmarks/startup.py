@@ -19,6 +19,7 @@ import awslambdaric.bootstrap; marks.append(time.perf_counter())
 gc.disable()  # as lambda_function does for its own start-up
 import numpy, ai_edge_litert.interpreter; marks.append(time.perf_counter())
 import PIL.Image, PIL.ImageOps; marks.append(time.perf_counter())
+import http.client, ipaddress, socket, ssl; marks.append(time.perf_counter())
 import keras_image_helper; marks.append(time.perf_counter())
 import lambda_function; marks.append(time.perf_counter())
 event = {"image": base64.b64encode(open("PICTURE", "rb").read()).decode()}
@@ -26,7 +27,7 @@ lambda_function.lambda_handler(event, None); marks.append(time.perf_counter())
 lambda_function.lambda_handler(event, None); marks.append(time.perf_counter())
 print(json.dumps([1000 * (b - a) for a, b in zip(marks, marks[1:])]))
 """
-NAMES = ["Lambda runtime client", "NumPy and LiteRT", "Pillow", "keras-image-helper",
+NAMES = ["Lambda runtime client", "NumPy and LiteRT", "Pillow", "http.client, ssl, ipaddress", "keras-image-helper",
          "the function's code and model", "first request", "second request"]
 
 
