@@ -22,10 +22,9 @@ lint: $(VENV)/.ready ## ruff, hadolint and cfn-lint
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
-model: $(TRAIN_VENV)/.ready $(VENV)/.ready ## train, convert and evaluate clothing_model.tflite (about 90 minutes on 2 cores)
+model: $(TRAIN_VENV)/.ready $(VENV)/.ready ## train, convert and evaluate clothing_model.tflite (about 45 minutes on 2 cores)
 	$(TRAIN_VENV)/bin/python -m training.data
 	$(TRAIN_VENV)/bin/python -m training.train
-	$(TRAIN_VENV)/bin/python -m training.soup
 	$(TRAIN_VENV)/bin/python -m training.convert
 	$(VENV)/bin/python -m training.evaluate
 

@@ -6,7 +6,7 @@ parses, fetches or decodes, and runs the model.
 
 Start-up makes a few hundred thousand objects (NumPy, Pillow, LiteRT, this
 code) and frees almost none, so the garbage collector's passes over them are
-wasted: it is off while the module loads, about 30 ms less cold start
+wasted: it is off while the module loads, about 25 ms less cold start
 (``python -m benchmarks.startup``). What start-up made is then frozen out of
 later collections, so no warm request scans it either.
 """

@@ -8,8 +8,11 @@ with one interpreter thread, and on two cores with two, then estimates the
 duration at each memory size (CPU-bound work stretches by 1,769 MB / memory
 below one vCPU) and prices a million requests with deploy.cost. The
 recommendation is the cheapest size whose estimated p95 for the 12-megapixel
-photo stays under the bound. Estimates, not Lambda measurements: check them
-against the REPORT lines of a deployed function.
+photo stays under the bound. Below one vCPU the compute bill hardly moves with
+memory, so sizes within 1% of the cheapest count as ties, and the smallest of
+them wins: time spent waiting on the image host is billed by memory size too.
+Estimates, not Lambda measurements: check them against the REPORT lines of a
+deployed function.
 """
 
 import argparse
@@ -27,6 +30,7 @@ from deploy.cost import monthly_bill
 
 ONE_VCPU_MB = 1769
 SIZES = [512, 768, 1024, 1536, 1769, 2048, 3008, 3538]
+TIE = 0.01  # bills this close count as equal
 
 
 def measure_here(runs: int) -> dict:
@@ -85,8 +89,9 @@ def main() -> None:
         if large <= args.bound_ms:
             fitting.append((bill.total, memory))
     if fitting:
-        cost, memory = min(fitting)
-        print(f"recommended: {memory} MB, the cheapest size whose estimated 12 MP p95 stays under "
+        cheapest = min(cost for cost, _ in fitting)
+        memory, cost = min((memory, cost) for cost, memory in fitting if cost <= cheapest * (1 + TIE))
+        print(f"recommended: {memory} MB, the smallest of the cheapest sizes whose estimated 12 MP p95 stays under "
               f"{args.bound_ms:.0f} ms (${cost:.2f} per million requests)")
     else:
         print(f"no size keeps the 12 MP p95 under {args.bound_ms:.0f} ms")

@@ -27,22 +27,41 @@ lambda_function.lambda_handler(event, None); marks.append(time.perf_counter())
 lambda_function.lambda_handler(event, None); marks.append(time.perf_counter())
 print(json.dumps([1000 * (b - a) for a, b in zip(marks, marks[1:])]))
 """
+# The function's imports and start-up with the garbage collector left on, and off as lambda_function has it.
+IMPORTS = """
+import gc, time
+COLLECTOR
+started = time.perf_counter()
+import numpy, ai_edge_litert.interpreter, PIL.Image, PIL.ImageOps, http.client, keras_image_helper, lambda_function
+print(1000 * (time.perf_counter() - started))
+"""
 NAMES = ["Lambda runtime client", "NumPy and LiteRT", "Pillow", "http.client, ssl, ipaddress", "keras-image-helper",
          "the function's code and model", "first request", "second request"]
 
 
-def main(runs: int = 7) -> None:
-    task = serve.build_task_root()
+def run_fresh(code: str) -> str:
+    """Run ``code`` in a fresh process of the function's Python, in its task root; the last line it prints."""
+    env = serve.function_environment() | {"LOG_LEVEL": "WARNING"}
     python = str(serve.build_runtime_venv() / "bin" / "python")
+    result = subprocess.run([python, "-c", code], cwd=serve.build_task_root(), env=env,
+                            capture_output=True, text=True, check=True)
+    return result.stdout.strip().splitlines()[-1]
+
+
+def main(runs: int = 7) -> None:
     code = PHASES.replace("PICTURE", str(serve.ROOT / "tests" / "images" / "pants-1.jpg"))
-    samples = []
-    for _ in range(runs):
-        env = serve.function_environment() | {"LOG_LEVEL": "WARNING"}
-        result = subprocess.run([python, "-c", code], cwd=task, env=env, capture_output=True, text=True, check=True)
-        samples.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    samples = [json.loads(run_fresh(code)) for _ in range(runs)]
     print(f"median of {runs} fresh processes, ms:")
     for index, name in enumerate(NAMES):
         print(f"  {name:<32} {statistics.median(s[index] for s in samples):6.1f}")
+
+    collector = {"on": [], "off": []}
+    for _ in range(2 * runs):  # interleaved, so that the machine's drift hits both alike
+        collector["on"].append(float(run_fresh(IMPORTS.replace("COLLECTOR", "gc.disable = lambda: None"))))
+        collector["off"].append(float(run_fresh(IMPORTS.replace("COLLECTOR", "gc.disable()"))))
+    on, off = (statistics.median(collector[state]) for state in ("on", "off"))
+    print(f"the function's imports and start-up, median of {2 * runs} fresh processes each: "
+          f"{on:.1f} ms with the garbage collector left on, {off:.1f} ms with it off as lambda_function does")
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ def convert(checkpoint: Path, limit: int = 0, ship_to: Path = config.MODEL_FILE)
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=config.WORK / "soup.pt")
+    parser.add_argument("--checkpoint", type=Path, default=config.run_dir(config.SEED) / "best.pt")
     args = parser.parse_args()
     try:
         convert(args.checkpoint)

@@ -1,6 +1,6 @@
 """Average the weights of several training runs into one network: a "model soup".
 
-    python -m training.soup                          # the runs of every seed in the configuration
+    python -m training.train --seed 7
     python -m training.soup training/work/seed-42 training/work/seed-7
 
 Runs fine-tuned from the same ImageNet weights end in one basin of the loss,
@@ -8,7 +8,11 @@ so the average of their weights is itself a good network, often better than
 each run alone, and exactly as fast: an ensemble's gain without its cost per
 picture (Wortsman et al., "Model soups", 2022). The soup is greedy: runs are
 taken best first, and each joins only if the soup with it does at least as
-well on validation. Writes ``training/work/soup.pt`` in the format of a run's ``best.pt``.
+well on validation. Writes ``training/work/soup.pt`` in the format of a run's ``best.pt``,
+for ``python -m training.convert --checkpoint``.
+
+Tried, not shipped: two runs of this recipe averaged worse than either alone
+(docs/model.md), so ``make model`` trains and ships one run.
 """
 
 import argparse
@@ -42,9 +46,15 @@ def greedy_soup(runs: list[Path], out: Path, limit: int = 0) -> dict:
     labels = torch.from_numpy(validation["labels"])
     network = build(first["architecture"], first["input_size"], pretrained=False)
 
-    def score(state: dict) -> float:
+    def scores(state: dict) -> torch.Tensor:
         network.load_state_dict(state)
-        return accuracy(predict(network, images), labels)
+        return predict(network, images)
+
+    def score(state: dict) -> float:
+        return accuracy(scores(state), labels)
+
+    ensemble = accuracy(sum(scores(c["model"]) for c in checkpoints), labels)
+    print(f"for comparison, the ensemble of all {len(runs)} runs (each picture through every run): {ensemble:.4f}")
 
     ranked = sorted(zip(runs, checkpoints, strict=True), key=lambda pair: pair[1]["accuracy"], reverse=True)
     kept, best = [ranked[0]], score(ranked[0][1]["model"])
@@ -65,8 +75,7 @@ def greedy_soup(runs: list[Path], out: Path, limit: int = 0) -> dict:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", type=Path, nargs="*", help="training runs' folders, each with a best.pt",
-                        default=[config.run_dir(seed) for seed in config.SEEDS])
+    parser.add_argument("runs", type=Path, nargs="+", help="training runs' folders, each with a best.pt")
     parser.add_argument("--out", type=Path, default=config.WORK / "soup.pt")
     args = parser.parse_args()
     greedy_soup(args.runs, args.out)

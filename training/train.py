@@ -1,8 +1,8 @@
-"""Fine-tune EfficientNet-Lite on the clothing dataset, once for each seed in the configuration.
+"""Fine-tune EfficientNet-Lite on the clothing dataset.
 
-    python -m training.train            # each run about 4 minutes an epoch on 2 CPU cores
-    python -m training.train --seed 7   # one run
-    python -m training.train --seed 1 --architecture efficientnet-lite1 --input-size 240 --work training/work/lite1
+    python -m training.train            # about 4 minutes an epoch on 2 CPU cores
+    python -m training.train --seed 7   # the same recipe with other random choices
+    python -m training.train --architecture efficientnet-lite1 --input-size 240 --work training/work/lite1
 
 A run resumes from its ``last.pt`` when that exists, and writes the weights
 that did best on validation to ``best.pt``, both in ``training/work/seed-<seed>/``.
@@ -158,10 +158,8 @@ if __name__ == "__main__":
     parser.add_argument("--limit", type=int, default=0, help="pictures per class (a quick smoke run)")
     parser.add_argument("--architecture", default=config.ARCHITECTURE, help="efficientnet-lite0, -lite1 or -lite2")
     parser.add_argument("--input-size", type=int, default=config.INPUT_SIZE)
-    parser.add_argument("--seed", type=int, help=f"one run with this seed (default: each of {config.SEEDS})")
-    parser.add_argument("--work", type=Path, help="where the run's checkpoints go (default: training/work/seed-<seed>)")
+    parser.add_argument("--seed", type=int, default=config.SEED, help="orders, augments and starts the head")
+    parser.add_argument("--work", type=Path, help="where checkpoints go (default: training/work/seed-<seed>)")
     args = parser.parse_args()
-    if args.work and args.seed is None:
-        parser.error("--work is for one run: give its --seed too")
-    for seed in config.SEEDS if args.seed is None else [args.seed]:
-        train(args.work or config.run_dir(seed), seed, args.epochs, args.limit, args.architecture, args.input_size)
+    work = args.work or config.run_dir(args.seed)
+    train(work, args.seed, args.epochs, args.limit, args.architecture, args.input_size)
