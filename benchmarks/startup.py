@@ -57,6 +57,7 @@ def main(runs: int = 7) -> None:
 
     collector = {"on": [], "off": []}
     for _ in range(2 * runs):  # interleaved, so that the machine's drift hits both alike
+        # left on: lambda_function's own gc.disable() is made to do nothing
         collector["on"].append(float(run_fresh(IMPORTS.replace("COLLECTOR", "gc.disable = lambda: None"))))
         collector["off"].append(float(run_fresh(IMPORTS.replace("COLLECTOR", "gc.disable()"))))
     on, off = (statistics.median(collector[state]) for state in ("on", "off"))

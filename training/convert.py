@@ -2,7 +2,7 @@
 
     python -m training.convert
 
-Writes each variant to ``training/work/`` with its validation accuracy, then
+Writes each variant beside the checkpoint with its validation accuracy, then
 ships the chosen one as ``clothing_model.tflite`` with ``clothing_model.json``
 (input size, scaling, labels) beside it. Fails when the shipped model's
 top-1 answer differs from PyTorch's on any validation picture with a clear

@@ -1,4 +1,4 @@
-"""A smoke run of the whole pipeline on two pictures a class: prepare, train, convert, check."""
+"""A smoke run of the whole pipeline on two pictures a class: prepare, train, convert, check; and the soup tool."""
 
 import numpy as np
 import pytest
@@ -27,17 +27,12 @@ def test_prepare_caches_pictures_exactly_as_serving_prepares_them(work):
 
 
 def test_pipeline_from_pictures_to_a_checked_tflite_model(work):
-    runs, best = [work / "first", work / "second"], []
-    for seed, run in enumerate(runs):
-        state = train.train(run, seed, epochs=1, limit=2)
-        assert (run / "best.pt").exists() and (run / "last.pt").exists()
-        assert state["epoch"] == 1
-        best.append(state["best_accuracy"])
-    mixed = soup.greedy_soup(runs, work / "soup.pt", limit=2)
-    assert mixed["accuracy"] >= max(best)  # greedy: a run joins only if it does not hurt
+    state = train.train(work / "run", seed=0, epochs=1, limit=2)
+    assert (work / "run" / "best.pt").exists() and (work / "run" / "last.pt").exists()
+    assert state["epoch"] == 1
 
     shipped = work / "clothing_model.tflite"
-    report = convert.convert(work / "soup.pt", limit=2, ship_to=shipped)
+    report = convert.convert(work / "run" / "best.pt", limit=2, ship_to=shipped)
     assert report[convert.SHIPPED_VARIANT]["megabytes"] < report["float32"]["megabytes"]
     classifier = Classifier(shipped)
     assert classifier.labels == CLASSES
@@ -51,3 +46,11 @@ def test_the_agreement_check_fails_loudly_on_a_different_model():
     with pytest.raises(convert.ConversionMismatch, match="differs from PyTorch's on 4"):
         convert.check_agreement(reference, converted)
     assert convert.check_agreement(reference, reference + 0.001) == (0, pytest.approx(0.001, abs=1e-6))
+
+
+def test_a_greedy_soup_is_never_worse_than_its_best_run(work):
+    runs = [work / "first", work / "second"]
+    best = max(train.train(run, seed, epochs=1, limit=2)["best_accuracy"] for seed, run in enumerate(runs))
+    mixed = soup.greedy_soup(runs, work / "soup.pt", limit=2)
+    assert mixed["accuracy"] >= best
+    assert mixed["runs"][0] in map(str, runs) and (work / "soup.pt").exists()
