@@ -24,8 +24,8 @@ DEFAULT_MAX_PIXELS = 40_000_000
 _SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
 
 # The decoders of every accepted format, loaded now, at cold start. Left to Image.open,
-# the first request would load five of them (about 12 ms), and the first request for a
-# format not among those five would make Pillow load all of its forty-odd plugins.
+# the first request would load five of them, and the first request for a format not
+# among those five (or for no image at all) would make Pillow load its forty-odd plugins.
 Image.preinit()
 
 
