@@ -8,12 +8,14 @@ counts both models' GFLOPs per picture into ``build/bench/flops.json``.
 
 import json
 from itertools import pairwise
+from pathlib import Path
 
 import litert_torch
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from clothing.classifier import metadata_path
 from training import config
 from training.model import NHWCModel, build
 
@@ -82,7 +84,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     course = NHWCModel(Xception()).eval()
-    shipped = json.loads(config.MODEL_FILE.with_suffix(".json").read_text())
+    shipped = json.loads(Path(metadata_path(config.MODEL_FILE)).read_text())
     ours = NHWCModel(build(shipped["architecture"], shipped["input_size"], pretrained=False)).eval()
     flops = {"course": gflops(course, 299), "ours": gflops(ours, shipped["input_size"])}
     (OUT / "flops.json").write_text(json.dumps(flops, indent=2) + "\n")

@@ -42,13 +42,15 @@ NAMES = ["Lambda runtime client", "NumPy and LiteRT", "Pillow", "http.client, ss
 def run_fresh(code: str) -> str:
     """Run ``code`` in a fresh process of the function's Python, in its task root; the last line it prints."""
     env = serve.function_environment() | {"LOG_LEVEL": "WARNING"}
-    python = str(serve.build_runtime_venv() / "bin" / "python")
-    result = subprocess.run([python, "-c", code], cwd=serve.build_task_root(), env=env,
+    python = str(serve.RUNTIME_VENV / "bin" / "python")
+    result = subprocess.run([python, "-c", code], cwd=serve.TASK_ROOT, env=env,
                             capture_output=True, text=True, check=True)
     return result.stdout.strip().splitlines()[-1]
 
 
 def main(runs: int = 7) -> None:
+    serve.build_task_root()
+    serve.build_runtime_venv()
     code = PHASES.replace("PICTURE", str(serve.ROOT / "tests" / "images" / "pants-1.jpg"))
     samples = [json.loads(run_fresh(code)) for _ in range(runs)]
     print(f"median of {runs} fresh processes, ms:")

@@ -45,13 +45,15 @@ def load_trained(checkpoint: Path) -> tuple[NHWCModel, dict]:
     return NHWCModel(network).eval(), saved
 
 
-def metadata(saved: dict) -> dict:
-    return {
+def write_metadata(model_path: Path, saved: dict) -> None:
+    """The settings file the function reads beside ``model_path``."""
+    settings = {
         "architecture": saved["architecture"],
         "input_size": saved["input_size"],
         "scaling": "xception",
         "labels": list(CLASSES),
     }
+    Path(metadata_path(model_path)).write_text(json.dumps(settings, indent=2) + "\n")
 
 
 def float16_recipe():
@@ -81,7 +83,7 @@ def export_variants(model: NHWCModel, saved: dict, work: Path) -> dict[str, Path
         result = quantizer.Quantizer(str(float_path), make_recipe()).quantize(enable_progress_report=False)
         paths[name].write_bytes(result.quantized_model)
     for path in paths.values():
-        Path(metadata_path(path)).write_text(json.dumps(metadata(saved), indent=2) + "\n")
+        write_metadata(path, saved)
     return paths
 
 
@@ -143,7 +145,7 @@ def convert(checkpoint: Path, limit: int = 0, ship_to: Path = config.MODEL_FILE)
         if name == SHIPPED_VARIANT:
             check_agreement(reference, scores)
     shutil.copyfile(paths[SHIPPED_VARIANT], ship_to)
-    Path(metadata_path(ship_to)).write_text(json.dumps(metadata(saved), indent=2) + "\n")
+    write_metadata(ship_to, saved)
     print(f"shipped the {SHIPPED_VARIANT} variant as {ship_to}")
     (checkpoint.parent / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
