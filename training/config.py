@@ -15,6 +15,7 @@ BATCH_SIZE = 32
 LEARNING_RATE = 1e-3  # peak of the one-cycle schedule
 WEIGHT_DECAY = 0.02
 LABEL_SMOOTHING = 0.1
+DISTILLATION_WEIGHT = 0.7  # share of the teachers' scores in the target, when a run has teachers
 EMA_DECAY = 0.995  # an exponential moving average of the weights is what gets exported
 
 MODEL_FILE = ROOT / "clothing_model.tflite"

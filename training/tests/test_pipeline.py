@@ -1,7 +1,8 @@
-"""A smoke run of the whole pipeline on two pictures a class: prepare, train, convert, check; and the soup tool."""
+"""A smoke run of the pipeline on two pictures a class: prepare, train, convert, check; distillation; soups."""
 
 import numpy as np
 import pytest
+import torch
 
 from clothing.classifier import Classifier
 from clothing.labels import CLASSES
@@ -54,3 +55,19 @@ def test_a_greedy_soup_is_never_worse_than_its_best_run(work):
     mixed = soup.greedy_soup(runs, work / "soup.pt", limit=2)
     assert mixed["accuracy"] >= best
     assert mixed["runs"][0] in map(str, runs) and (work / "soup.pt").exists()
+
+
+def test_a_run_learns_from_the_scores_of_finished_runs(work):
+    train.train(work / "teacher", seed=0, epochs=1, limit=2)
+    state = train.train(work / "student", seed=1, epochs=1, limit=2, teachers=[work / "teacher"])
+    assert state["epoch"] == 1 and (work / "student" / "best.pt").exists()
+
+    teachers = train.load_teachers([work / "teacher"], config.ARCHITECTURE, config.INPUT_SIZE)
+    labels = torch.tensor([0, 9])
+    images = torch.rand(2, 3, config.INPUT_SIZE, config.INPUT_SIZE) * 2 - 1
+    labelled, taught = train.targets(labels, images, []), train.targets(labels, images, teachers)
+    torch.testing.assert_close(taught.sum(1), torch.ones(2))
+    assert labelled.argmax(1).tolist() == [0, 9]
+    assert (taught - labelled).abs().max() > 0.01  # the teacher's scores moved the target
+    with pytest.raises(ValueError, match="input size"):
+        train.load_teachers([work / "teacher"], config.ARCHITECTURE, 256)
