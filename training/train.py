@@ -13,6 +13,7 @@ that did best on validation to ``best.pt``, both in ``training/work/seed-<seed>/
 import argparse
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,7 @@ def accuracy(scores: torch.Tensor, labels: torch.Tensor) -> float:
     return (scores.argmax(1) == labels).float().mean().item()
 
 
-def load_teachers(runs: list[Path], architecture: str, input_size: int) -> list[torch.nn.Module]:
+def load_teachers(runs: Sequence[Path], architecture: str, input_size: int) -> list[torch.nn.Module]:
     """The best weights of earlier runs, frozen, to teach a new network."""
     teachers = []
     for run in runs:
@@ -116,7 +117,7 @@ def targets(labels: torch.Tensor, images: torch.Tensor, teachers: list[torch.nn.
 
 def train(work: Path, seed: int, epochs: int = config.EPOCHS, limit: int = 0,
           architecture: str = config.ARCHITECTURE, input_size: int = config.INPUT_SIZE,
-          teachers: list[Path] = ()) -> dict:
+          teachers: Sequence[Path] = ()) -> dict:
     seed_everything(seed)
     work.mkdir(parents=True, exist_ok=True)
     train_file, val_file = data.prepare(input_size, limit=limit)
@@ -127,7 +128,7 @@ def train(work: Path, seed: int, epochs: int = config.EPOCHS, limit: int = 0,
 
     # channels-last makes a training step about 1.4 times faster on CPU
     model = build(architecture, input_size).to(memory_format=torch.channels_last)
-    teacher_networks = load_teachers(list(teachers), architecture, input_size)
+    teacher_networks = load_teachers(teachers, architecture, input_size)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.EMA_DECAY))
     steps_per_epoch = -(-len(train_labels) // config.BATCH_SIZE)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.LEARNING_RATE, weight_decay=config.WEIGHT_DECAY)
