@@ -28,7 +28,7 @@ from clothing.classifier import Classifier, metadata_path
 from clothing.images import InputPreparer
 from clothing.labels import CLASSES
 from training import config, data
-from training.model import NHWCModel, build
+from training.model import NHWCModel, load_trained_network
 
 SHIPPED_VARIANT = "float16"  # chosen by size, speed and accuracy: see docs/model.md
 MAX_SCORE_DIFFERENCE = 0.02
@@ -39,9 +39,7 @@ class ConversionMismatch(Exception):
 
 
 def load_trained(checkpoint: Path) -> tuple[NHWCModel, dict]:
-    saved = torch.load(checkpoint, weights_only=False)
-    network = build(saved["architecture"], saved["input_size"], pretrained=False)
-    network.load_state_dict(saved["model"])
+    network, saved = load_trained_network(checkpoint)
     return NHWCModel(network).eval(), saved
 
 

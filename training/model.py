@@ -1,6 +1,7 @@
 """The network: ImageNet-pretrained EfficientNet-Lite with a ten-class head."""
 
 import importlib
+from pathlib import Path
 
 import torch
 from efficientnet_lite_pytorch import EfficientNet
@@ -23,6 +24,14 @@ def build(architecture: str, input_size: int, pretrained: bool = True) -> Effici
             num_classes=len(CLASSES), image_size=input_size,
         )
     return EfficientNet.from_name(architecture, num_classes=len(CLASSES), image_size=input_size)
+
+
+def load_trained_network(checkpoint: Path) -> tuple[EfficientNet, dict]:
+    """The network a training checkpoint (a run's ``best.pt``) holds, and what was saved with it."""
+    saved = torch.load(checkpoint, weights_only=False)
+    network = build(saved["architecture"], saved["input_size"], pretrained=False)
+    network.load_state_dict(saved["model"])
+    return network, saved
 
 
 class NHWCModel(torch.nn.Module):

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from clothing.images import InputPreparer
 from clothing.labels import CLASSES
 from training import config, data
-from training.model import build
+from training.model import build, load_trained_network
 
 
 def seed_everything(seed: int) -> None:
@@ -91,11 +91,9 @@ def load_teachers(runs: Sequence[Path], architecture: str, input_size: int) -> l
     """The best weights of earlier runs, frozen, to teach a new network."""
     teachers = []
     for run in runs:
-        checkpoint = torch.load(run / "best.pt", weights_only=False)
-        if (checkpoint["architecture"], checkpoint["input_size"]) != (architecture, input_size):
+        teacher, saved = load_trained_network(run / "best.pt")
+        if (saved["architecture"], saved["input_size"]) != (architecture, input_size):
             raise ValueError(f"{run}: a teacher must have the student's architecture and input size")
-        teacher = build(architecture, input_size, pretrained=False)
-        teacher.load_state_dict(checkpoint["model"])
         teachers.append(teacher.to(memory_format=torch.channels_last).eval().requires_grad_(False))
     return teachers
 
