@@ -1,13 +1,18 @@
-"""The deployment, checked offline: the template lints, its API event reaches the handler, the bill adds up."""
+"""The deployment, checked offline: the template passes the SAM transform that CloudFormation runs, lints,
+its API event reaches the handler, and the bill adds up."""
 
+import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from cfnlint.decode import decode
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
 
 import lambda_function
 from clothing.labels import CLASSES
@@ -40,14 +45,120 @@ def test_sam_validate_lint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+class NoManagedPolicies:
+    """The transform looks up managed policy names only for policies the template does not use."""
+
+    def load(self) -> dict:
+        return {}
+
+
+def deployed_resources(parameters: dict[str, str]) -> dict:
+    """The resources CloudFormation would create: the real SAM transform, then the template's conditions."""
+    sam_template = yaml_parse(TEMPLATE.read_text())
+    function = sam_template["Resources"]["ClassifierFunction"]["Properties"]
+    function["ImageUri"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/clothing-classifier:1"  # as sam deploy does
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    resolved = transform(sam_template, parameters, NoManagedPolicies())
+    values = {name: parameters.get(name, spec.get("Default")) for name, spec in resolved["Parameters"].items()}
+    conditions: dict[str, bool] = {}
+
+    def evaluate(node):
+        if isinstance(node, dict) and len(node) == 1:
+            (key, value), = node.items()
+            if key == "Ref" and value in values:
+                return values[value]
+            if key == "Condition":
+                return condition(value)
+            if key == "Fn::Equals":
+                return evaluate(value[0]) == evaluate(value[1])
+            if key == "Fn::Not":
+                return not evaluate(value[0])
+            if key == "Fn::If":
+                return evaluate(value[1] if condition(value[0]) else value[2])
+        if isinstance(node, dict):
+            return {k: evaluate(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [evaluate(v) for v in node]
+        return node
+
+    def condition(name: str) -> bool:
+        if name not in conditions:
+            conditions[name] = bool(evaluate(resolved["Conditions"][name]))
+        return conditions[name]
+
+    return {name: evaluate(resource) for name, resource in resolved["Resources"].items()
+            if "Condition" not in resource or condition(resource["Condition"])}
+
+
+def references(node) -> set[str]:
+    """Every resource or parameter name a Ref, GetAtt or Sub in ``node`` points to."""
+    if isinstance(node, list):
+        return set().union(*map(references, node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    found = set().union(*map(references, node.values())) if node else set()
+    if isinstance(node.get("Ref"), str):
+        found.add(node["Ref"])
+    if "Fn::GetAtt" in node:
+        target = node["Fn::GetAtt"]
+        found.add(target[0] if isinstance(target, list) else target.split(".")[0])
+    if "Fn::Sub" in node:
+        text, local = (node["Fn::Sub"], {}) if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"]
+        found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)} - set(local)
+    return found
+
+
+def allowed_parameter_values(template: dict) -> list[dict[str, str]]:
+    """Every combination of the values of the parameters that list their allowed values."""
+    choices = {name: spec["AllowedValues"] for name, spec in template["Parameters"].items() if "AllowedValues" in spec}
+    return [dict(zip(choices, combination, strict=True)) for combination in itertools.product(*choices.values())]
+
+
+def test_every_allowed_parameter_value_passes_the_sam_transform_with_every_reference_resolved(template):
+    combinations = allowed_parameter_values(template)
+    assert {"RequireApiKey": "false"} in combinations and {"RequireApiKey": "true"} in combinations
+    for parameters in combinations:
+        resources = deployed_resources(parameters)
+        known = set(resources) | set(template["Parameters"]) | {
+            "AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "AWS::URLSuffix", "AWS::NoValue"}
+        dangling = {name: sorted(references(resource) - known) for name, resource in resources.items()}
+        assert not any(dangling.values()), (parameters, dangling)
+
+
+def test_without_an_api_key_the_method_is_open_and_no_key_or_plan_exists():
+    resources = deployed_resources({"RequireApiKey": "false"})
+    methods = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Method"]
+    assert [m["HttpMethod"] for m in methods] == ["POST"]
+    assert methods[0]["ApiKeyRequired"] is False
+    kinds = {r["Type"] for r in resources.values()}
+    assert not kinds & {"AWS::ApiGateway::ApiKey", "AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::UsagePlanKey"}
+
+
+def test_with_an_api_key_the_method_needs_it_and_a_usage_plan_caps_it():
+    resources = deployed_resources({"RequireApiKey": "true"})
+    by_type = {r["Type"]: r["Properties"] for r in resources.values()}
+    assert by_type["AWS::ApiGateway::Method"]["ApiKeyRequired"] is True
+    plan = by_type["AWS::ApiGateway::UsagePlan"]
+    assert plan["Throttle"] and plan["Quota"]
+    assert by_type["AWS::ApiGateway::UsagePlanKey"]["KeyId"] == {"Ref": "ApiKey"}
+    assert "AWS::ApiGateway::ApiKey" in by_type
+
+
+def test_changing_require_api_key_redeploys_the_stage():
+    deployments = [{name for name, r in deployed_resources({"RequireApiKey": value}).items()
+                    if r["Type"] == "AWS::ApiGateway::Deployment"} for value in ("true", "false")]
+    assert len(deployments[0]) == len(deployments[1]) == 1 and deployments[0] != deployments[1]
+
+
 def test_the_templates_api_event_gets_a_200_from_the_handler(template, image_server):
-    function = template["Resources"]["ClassifierFunction"]["Properties"]
-    api = function["Events"]["Predict"]["Properties"]
-    stage = template["Resources"]["ClassifierApi"]["Properties"]["StageName"]
+    resources = template["Resources"]
+    method = resources["PredictMethod"]["Properties"]["HttpMethod"]
+    path = "/" + resources["PredictResource"]["Properties"]["PathPart"]
+    stage = resources["ApiStage"]["Properties"]["StageName"]
     body = json.dumps({"url": f"{image_server}/images/pants-1.jpg"})
     generated = subprocess.run(
-        [*SAM, "local", "generate-event", "apigateway", "aws-proxy", "--method", api["Method"].upper(),
-         "--path", api["Path"].strip("/"), "--resource", api["Path"], "--stage", stage, "--body", body],
+        [*SAM, "local", "generate-event", "apigateway", "aws-proxy", "--method", method,
+         "--path", path.strip("/"), "--resource", path, "--stage", stage, "--body", body],
         env=SAM_ENV, capture_output=True, text=True, check=True, timeout=120,
     )
     event = json.loads(generated.stdout)

@@ -1,9 +1,12 @@
 """Training settings in one place; every step of the pipeline reads them from here."""
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATASET = ROOT.parent / "shared" / "datasets" / "clothing-dataset-small"
+# The dataset's folder: CLOTHING_DATA, else a cache folder that `python -m training.dataset` fills.
+DATASET = Path(os.environ.get("CLOTHING_DATA") or
+               Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clothing-dataset-small")
 WORK = ROOT / "training" / "work"  # caches and checkpoints; not tracked
 
 ARCHITECTURE = "efficientnet-lite0"  # lite1 (240 px) and lite2 (260 px) also install from PyPI
@@ -16,6 +19,7 @@ LEARNING_RATE = 1e-3  # peak of the one-cycle schedule
 WEIGHT_DECAY = 0.02
 LABEL_SMOOTHING = 0.1
 DISTILLATION_WEIGHT = 0.7  # share of the teachers' scores in the target, when a run has teachers
+MAX_ASPECT_CHANGE = (4 / 3) ** 0.5  # of a training crop's aspect ratio, either way: at most 1.15:1
 EMA_DECAY = 0.995  # an exponential moving average of the weights is what gets exported
 
 MODEL_FILE = ROOT / "clothing_model.tflite"

@@ -1,6 +1,6 @@
 """Prepare the dataset: decode every picture once, with the serving code, into arrays.
 
-    python -m training.data
+    python -m training.data    # downloads the dataset first when CLOTHING_DATA's folder is empty
 
 Idempotent: existing caches are kept. Validation pictures are prepared
 exactly as the Lambda function prepares a request; training pictures a
@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from clothing.images import decode_image, resize
 from clothing.labels import CLASSES
-from training import config
+from training import config, dataset
 
 
 def list_images(split_dir: Path) -> tuple[list[Path], np.ndarray]:
@@ -32,12 +32,12 @@ def load_pixels(path: Path, size: int) -> np.ndarray:
     return np.asarray(resize(decode_image(path.read_bytes(), size), size))
 
 
-def prepare_split(split: str, size: int, dataset: Path = config.DATASET, limit: int = 0) -> Path:
-    """Cache one split as ``WORK/<split>-<size>.npz``; ``limit`` keeps that many per class."""
+def prepare_split(split: str, size: int, limit: int = 0) -> Path:
+    """Cache one split of ``config.DATASET`` as ``WORK/<split>-<size>.npz``; ``limit`` keeps that many per class."""
     out = config.WORK / f"{split}-{size}{f'-{limit}' if limit else ''}.npz"
     if out.exists():
         return out
-    paths, labels = list_images(dataset / split)
+    paths, labels = list_images(config.DATASET / split)
     if limit:
         keep = np.concatenate([np.flatnonzero(labels == c)[:limit] for c in range(len(CLASSES))])
         paths, labels = [paths[i] for i in keep], labels[keep]
@@ -56,4 +56,5 @@ def prepare(input_size: int = config.INPUT_SIZE, limit: int = 0) -> tuple[Path, 
 
 
 if __name__ == "__main__":
+    dataset.ensure(config.DATASET)
     prepare()
