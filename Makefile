@@ -4,6 +4,9 @@ TRAIN_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python3
 VENV := .venv
 TRAIN_VENV := training/.venv
 PIP_FLAGS := --quiet --disable-pip-version-check
+# The training data's folder. This project's own machines keep a copy beside the checkout; elsewhere it is
+# empty, and `make model` downloads the dataset into a cache folder (training/dataset.py).
+export CLOTHING_DATA ?= $(abspath $(wildcard ../shared/datasets/clothing-dataset-small))
 
 .PHONY: help serve test lint model bench deploy destroy cost
 
@@ -39,6 +42,7 @@ cost: $(VENV)/.ready ## the monthly bill for a memory size, duration and request
 	@$(VENV)/bin/python -m deploy.cost $(ARGS)
 
 deploy: $(VENV)/.ready ## build the image and deploy it with SAM (guided the first time)
+	$(VENV)/bin/python -m deploy.preflight
 	$(VENV)/bin/sam build
 	$(VENV)/bin/sam deploy $(if $(wildcard samconfig.toml),,--guided) --resolve-image-repos
 

@@ -50,18 +50,35 @@ def monthly_bill(memory_mb: int, duration_ms: float, requests: int, architecture
     )
 
 
+def bounded(kind: type, low: float, high: float = math.inf, allowed: str = ""):
+    """An argparse type: a number of ``kind`` from ``low`` to ``high``, or an error that says what is allowed."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number; allowed: {allowed}") from None
+        if not low <= value <= high:  # NaN fails this too
+            raise argparse.ArgumentTypeError(f"{text} is out of range; allowed: {allowed}")
+        return value
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--memory", type=int, nargs="+", default=[1024], help="MB; several give several rows")
-    parser.add_argument("--duration-ms", type=float, nargs="+", default=[2000],
-                        help="billed duration per request; one, or one per --memory")
-    parser.add_argument("--requests", type=int, default=1_000_000, help="per month")
+    parser.add_argument("--memory", type=bounded(int, 128, 10_240, allowed="whole MB from 128 to 10,240"),
+                        nargs="+", default=[1024], help="MB, 128 to 10,240; several give several rows")
+    parser.add_argument("--duration-ms", nargs="+",
+                        type=bounded(float, 0, 900_000, allowed="0 to 900,000 ms (Lambda's 15 minutes)"),
+                        default=[2000], help="billed duration per request; one, or one per --memory")
+    parser.add_argument("--requests", type=bounded(int, 1, allowed="a whole number, at least 1"),
+                        default=1_000_000, help="per month, at least 1")
     parser.add_argument("--api", choices=sorted(PRICE_PER_MILLION_API_CALLS), default="rest")
     parser.add_argument("--no-free-tier", dest="free_tier", action="store_false")
-    parser.add_argument("--price-gb-second-x86", type=float, default=PRICE_PER_GB_SECOND["x86_64"])
-    parser.add_argument("--price-gb-second-arm", type=float, default=PRICE_PER_GB_SECOND["arm64"])
-    parser.add_argument("--price-million-requests", type=float, default=PRICE_PER_MILLION_REQUESTS)
-    parser.add_argument("--price-million-api-calls", type=float, default=None)
+    price = bounded(float, 0, allowed="a price, at least 0")
+    parser.add_argument("--price-gb-second-x86", type=price, default=PRICE_PER_GB_SECOND["x86_64"])
+    parser.add_argument("--price-gb-second-arm", type=price, default=PRICE_PER_GB_SECOND["arm64"])
+    parser.add_argument("--price-million-requests", type=price, default=PRICE_PER_MILLION_REQUESTS)
+    parser.add_argument("--price-million-api-calls", type=price, default=None)
     args = parser.parse_args()
     durations = args.duration_ms * len(args.memory) if len(args.duration_ms) == 1 else args.duration_ms
     if len(durations) != len(args.memory):

@@ -196,3 +196,45 @@ def test_billed_duration_rounds_up_to_the_millisecond_and_arm_is_cheaper():
     arm = monthly_bill(2048, 31, 5_000_000, "arm64", free_tier=False)
     assert arm.compute == pytest.approx(5_000_000 * 0.031 * 2 * 0.0000133334)
     assert arm.total < monthly_bill(2048, 31, 5_000_000, free_tier=False).total
+
+
+def preflight(tmp_path, docker_exit: int | None, credentials: bool) -> subprocess.CompletedProcess:
+    """``python -m deploy.preflight`` with a stand-in ``docker`` (or none) and (or without) credentials."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    if docker_exit is not None:
+        (bin_dir / "docker").write_text(f"#!/bin/sh\nexit {docker_exit}\n")
+        (bin_dir / "docker").chmod(0o755)
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "AWS_CONFIG_FILE": str(tmp_path / "none"),
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"}
+    if credentials:
+        env |= {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example", "AWS_DEFAULT_REGION": "eu-west-1"}
+    return subprocess.run([sys.executable, "-m", "deploy.preflight"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_deploy_says_in_one_line_each_that_docker_and_credentials_are_missing(tmp_path):
+    result = preflight(tmp_path, docker_exit=None, credentials=False)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1 and len(lines) == 2, result.stderr
+    assert "no container engine" in lines[0] and "no AWS credentials" in lines[1]
+
+
+def test_deploy_says_when_docker_is_installed_but_not_running(tmp_path):
+    result = preflight(tmp_path, docker_exit=1, credentials=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "make deploy: docker installed but not running: start it, then run make deploy again"
+
+
+def test_deploy_goes_ahead_when_docker_answers_and_credentials_exist(tmp_path):
+    result = preflight(tmp_path, docker_exit=0, credentials=True)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_the_cost_command_refuses_what_lambda_does_not_allow():
+    for arguments, allowed in ((["--requests", "0"], "at least 1"), (["--duration-ms", "-5"], "900,000 ms"),
+                               (["--memory", "64"], "128 to 10,240"), (["--memory", "1.5"], "128 to 10,240")):
+        result = subprocess.run([sys.executable, "-m", "deploy.cost", *arguments], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and allowed in result.stderr.splitlines()[-1], (arguments, result.stderr)
+        assert "Traceback" not in result.stderr

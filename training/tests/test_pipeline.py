@@ -1,4 +1,10 @@
-"""A smoke run of the pipeline on two pictures a class: prepare, train, convert, check; distillation; soups."""
+"""A smoke run of the pipeline on two pictures a class: prepare, train, convert, check; distillation; soups.
+
+The pictures are the repository's own (``tests/images``), laid out as the dataset is: no download, no copy
+of the dataset needed.
+"""
+
+import shutil
 
 import numpy as np
 import pytest
@@ -7,6 +13,22 @@ import torch
 from clothing.classifier import Classifier
 from clothing.labels import CLASSES
 from training import config, convert, data, soup, train
+
+PICTURES = config.ROOT / "tests" / "images"
+
+
+@pytest.fixture(autouse=True)
+def small_dataset(tmp_path_factory, monkeypatch):
+    """``tests/images`` as a dataset: both pictures of each class in train/ and in validation/."""
+    root = tmp_path_factory.getbasetemp() / "dataset"
+    if not root.exists():
+        for split in ("train", "validation"):
+            for name in CLASSES:
+                (root / split / name).mkdir(parents=True)
+                for picture in sorted(PICTURES.glob(f"{name}-[0-9].jpg")):
+                    shutil.copy(picture, root / split / name / picture.name)
+    monkeypatch.setattr(config, "DATASET", root)
+    return root
 
 # torch and the converter warn about their own deprecations; those are not this project's to fix.
 pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"),
@@ -19,11 +41,11 @@ def work(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_prepare_caches_pictures_exactly_as_serving_prepares_them(work):
+def test_prepare_caches_pictures_exactly_as_serving_prepares_them(work, small_dataset):
     cache = np.load(data.prepare_split("validation", config.INPUT_SIZE, limit=2))
     assert cache["pixels"].shape == (20, config.INPUT_SIZE, config.INPUT_SIZE, 3)
     assert sorted(set(cache["labels"].tolist())) == list(range(len(CLASSES)))
-    first = config.DATASET / "validation" / CLASSES[0] / str(cache["names"][0])
+    first = small_dataset / "validation" / CLASSES[0] / str(cache["names"][0])
     np.testing.assert_array_equal(cache["pixels"][0], data.load_pixels(first, config.INPUT_SIZE))
 
 
