@@ -13,8 +13,8 @@ export CLOTHING_DATA ?= $(abspath $(wildcard ../shared/datasets/clothing-dataset
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
-serve: ## serve the function under the real Lambda emulator on PORT (default 8080)
-	$(PYTHON) scripts/serve.py
+serve: $(VENV)/.ready ## serve the function under the real Lambda emulator on PORT (default 8080)
+	$(VENV)/bin/python scripts/serve.py
 
 test: $(VENV)/.ready $(TRAIN_VENV)/.ready lint ## run every test (serving, end to end, deployment, training smoke run)
 	$(VENV)/bin/python -m pytest

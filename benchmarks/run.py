@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import threading
@@ -28,6 +27,8 @@ import requests
 from PIL import Image
 
 from scripts import serve
+
+HANDLER = "lambda_function.lambda_handler"  # the course's, the floor's and ours (the Dockerfile's CMD) alike
 
 ROOT = serve.ROOT
 BENCH = ROOT / "build" / "bench"
@@ -79,18 +80,13 @@ class Emulator:
 
     def __init__(self, task_root: Path):
         self.port = serve.free_port()
-        command = serve.emulator_command(self.port, serve.free_port())
-        env = serve.function_environment() | {"LAMBDA_TASK_ROOT": str(task_root), "PYTHONPATH": str(task_root)}
+        command = serve.emulator_command(self.port, serve.free_port(), HANDLER)
+        env = serve.function_environment(task_root)
         self.started = time.perf_counter()
         self.process = subprocess.Popen(command, cwd=task_root, env=env, start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}{INVOCATIONS}"
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.002)
+        serve.wait_for_port(self.port, self.process, timeout=60)
 
     def invoke(self, event: dict) -> float:
         """Seconds until the answer; raises on an error answer."""
@@ -194,7 +190,8 @@ def main() -> None:
     os.environ["ALLOW_PRIVATE_URLS"] = "true"  # the pictures come from 127.0.0.1
     serve.build_runtime_venv()
     serve.fetch_emulator()
-    designs = {"course": course_task_root(), "ours": serve.build_task_root()}
+    image = serve.read_image(serve.DOCKERFILE)
+    designs = {"course": course_task_root(), "ours": serve.build_task_root(image, BENCH / "task")}
     models = {"course": designs["course"] / "clothing-model.tflite", "ours": designs["ours"] / "clothing_model.tflite"}
     pictures = make_pictures(BENCH / "pictures")
     base = serve_directory(pictures["typical"].parent)

@@ -39,17 +39,20 @@ NAMES = ["Lambda runtime client", "NumPy and LiteRT", "Pillow", "http.client, ss
          "the function's code and model", "first request", "second request"]
 
 
+TASK_ROOT = serve.BUILD / "task-startup"
+
+
 def run_fresh(code: str) -> str:
     """Run ``code`` in a fresh process of the function's Python, in its task root; the last line it prints."""
-    env = serve.function_environment() | {"LOG_LEVEL": "WARNING"}
+    env = serve.function_environment(TASK_ROOT) | {"LOG_LEVEL": "WARNING"}
     python = str(serve.RUNTIME_VENV / "bin" / "python")
-    result = subprocess.run([python, "-c", code], cwd=serve.TASK_ROOT, env=env,
+    result = subprocess.run([python, "-c", code], cwd=TASK_ROOT, env=env,
                             capture_output=True, text=True, check=True)
     return result.stdout.strip().splitlines()[-1]
 
 
 def main(runs: int = 7) -> None:
-    serve.build_task_root()
+    serve.build_task_root(serve.read_image(serve.DOCKERFILE), TASK_ROOT)
     serve.build_runtime_venv()
     code = PHASES.replace("PICTURE", str(serve.ROOT / "tests" / "images" / "pants-1.jpg"))
     samples = [json.loads(run_fresh(code)) for _ in range(runs)]

@@ -2,12 +2,13 @@
 
     python scripts/serve.py [--port 8080]
 
-Builds ``build/task`` from exactly the files the Dockerfile copies, and an
-environment with exactly ``requirements.txt`` plus the runtime interface
-client the base image carries, so a file missing from COPY or a package
-missing from the requirements fails here as it would on Lambda. Then it
-hands over to the emulator (taken from the aws-sam-cli wheel) with a clean
-environment, passing on only the variables the function reads.
+Builds a task folder (``build/task-<port>``, one per server) from exactly the
+files the Dockerfile copies, and an environment with exactly
+``requirements.txt`` plus the runtime interface client the base image carries,
+so a file missing from COPY or a package missing from the requirements fails
+here as it would on Lambda. Then it hands over to the emulator (taken from the
+aws-sam-cli wheel), running the handler the Dockerfile's CMD names, with a
+clean environment that passes on only the variables the function reads.
 """
 
 import argparse
@@ -15,24 +16,23 @@ import compileall
 import hashlib
 import os
 import platform
-import re
-import shlex
 import shutil
 import socket
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from clothing.settings import ENVIRONMENT_PREFIXES, ENVIRONMENT_VARIABLES  # noqa: E402
+from scripts.dockerfile import DockerfileError, Image, read_image  # noqa: E402
 
+DOCKERFILE = ROOT / "Dockerfile"
 BUILD = ROOT / "build"
-TASK_ROOT = BUILD / "task"
 RUNTIME_VENV = BUILD / "runtime-venv"
 EMULATOR = BUILD / "aws-lambda-rie"
-HANDLER = "lambda_function.lambda_handler"
 
 
 def pinned(package: str) -> str:
@@ -43,28 +43,19 @@ def pinned(package: str) -> str:
     raise SystemExit(f"requirements-dev.txt does not pin {package}")
 
 
-def dockerfile_copies(dockerfile: Path = ROOT / "Dockerfile") -> list[str]:
-    """The sources of every COPY instruction in the Dockerfile."""
-    sources = []
-    for line in dockerfile.read_text().splitlines():
-        if re.match(r"\s*COPY\s", line, re.IGNORECASE):
-            words = [w for w in shlex.split(line)[1:] if not w.startswith("--")]
-            sources += words[:-1]
-    return sources
-
-
-def build_task_root() -> Path:
+def build_task_root(image: Image, task_root: Path) -> Path:
     """The files the Dockerfile copies, compiled to bytecode as its ``compileall`` step does."""
-    shutil.rmtree(TASK_ROOT, ignore_errors=True)
-    TASK_ROOT.mkdir(parents=True)
-    for source in dockerfile_copies():
-        path = ROOT / source
-        if path.is_dir():
-            shutil.copytree(path, TASK_ROOT / path.name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.rmtree(task_root, ignore_errors=True)
+    task_root.mkdir(parents=True)
+    for copy in image.copies:
+        target = task_root / copy.destination
+        if copy.source.is_dir():
+            shutil.copytree(copy.source, target, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
         else:
-            shutil.copy2(path, TASK_ROOT / path.name)
-    compileall.compile_dir(TASK_ROOT, quiet=1)
-    return TASK_ROOT
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(copy.source, target)
+    compileall.compile_dir(task_root, quiet=1)
+    return task_root
 
 
 def build_runtime_venv() -> Path:
@@ -100,14 +91,14 @@ def fetch_emulator() -> Path:
     return EMULATOR
 
 
-def function_environment() -> dict[str, str]:
+def function_environment(task_root: Path) -> dict[str, str]:
     """A clean environment, like the image's, with the variables the function reads."""
     env = {
         "PATH": f"{RUNTIME_VENV / 'bin'}:/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "TZ": ":UTC",
-        "LAMBDA_TASK_ROOT": str(TASK_ROOT),
-        "PYTHONPATH": str(TASK_ROOT),
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "PYTHONPATH": str(task_root),
         "AWS_LAMBDA_FUNCTION_NAME": "clothing-classifier",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
         "AWS_REGION": "us-east-1",
@@ -124,29 +115,53 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def emulator_command(port: int, runtime_api_port: int) -> list[str]:
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
+    """Return once something listens on ``port``; raise if ``process`` exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the emulator exited with {process.returncode} before listening on {port}")
+        if is_listening(port):
+            return
+        time.sleep(0.002)
+    raise TimeoutError(f"the emulator did not listen on {port} within {timeout} s")
+
+
+def is_listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def emulator_command(port: int, runtime_api_port: int, handler: str) -> list[str]:
     return [
         str(EMULATOR),
         "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
         "--runtime-api-address", f"127.0.0.1:{runtime_api_port}",
-        str(RUNTIME_VENV / "bin" / "python"), "-m", "awslambdaric", HANDLER,
+        str(RUNTIME_VENV / "bin" / "python"), "-m", "awslambdaric", handler,
     ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8080)))
-    parser.add_argument("--runtime-api-port", type=int, default=9001,
-                        help="where the emulator serves the Lambda runtime API to the function")
+    parser.add_argument("--runtime-api-port", type=int, default=0,
+                        help="where the emulator serves the Lambda runtime API to the function (default: a free port)")
     args = parser.parse_args()
-    build_task_root()
+    if is_listening(args.port):
+        raise SystemExit(f"port {args.port} is in use, perhaps by another make serve: "
+                         f"try PORT={free_port()} make serve")
+    try:
+        image = read_image(DOCKERFILE)
+    except DockerfileError as error:
+        raise SystemExit(f"make serve: {error}") from None
+    task_root = build_task_root(image, BUILD / f"task-{args.port}")
     build_runtime_venv()
     fetch_emulator()
-    command = emulator_command(args.port, args.runtime_api_port)
-    print(f"serving {HANDLER} on http://127.0.0.1:{args.port}/2015-03-31/functions/function/invocations",
+    command = emulator_command(args.port, args.runtime_api_port or free_port(), image.handler)
+    print(f"serving {image.handler} on http://127.0.0.1:{args.port}/2015-03-31/functions/function/invocations",
           flush=True)
-    os.chdir(TASK_ROOT)
-    os.execve(command[0], command, function_environment())
+    os.chdir(task_root)
+    os.execve(command[0], command, function_environment(task_root))
 
 
 if __name__ == "__main__":

@@ -208,7 +208,8 @@ def preflight(tmp_path, docker_exit: int | None, credentials: bool) -> subproces
     env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "AWS_CONFIG_FILE": str(tmp_path / "none"),
            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"}
     if credentials:
-        env |= {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example", "AWS_DEFAULT_REGION": "eu-west-1"}
+        env |= {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example",
+                "AWS_DEFAULT_REGION": "eu-west-1"}
     return subprocess.run([sys.executable, "-m", "deploy.preflight"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
 
@@ -223,7 +224,8 @@ def test_deploy_says_in_one_line_each_that_docker_and_credentials_are_missing(tm
 def test_deploy_says_when_docker_is_installed_but_not_running(tmp_path):
     result = preflight(tmp_path, docker_exit=1, credentials=True)
     assert result.returncode == 1
-    assert result.stderr.strip() == "make deploy: docker installed but not running: start it, then run make deploy again"
+    assert result.stderr.splitlines() == [
+        "make deploy: docker installed but not running: start it, then run make deploy again"]
 
 
 def test_deploy_goes_ahead_when_docker_answers_and_credentials_exist(tmp_path):

@@ -4,7 +4,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,23 +14,10 @@ import requests
 from botocore.config import Config
 
 from clothing.labels import CLASSES
-from scripts.serve import free_port
+from scripts.serve import free_port, wait_for_port
 from tests.conftest import IMAGES, ROOT
 
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the emulator exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"the emulator did not listen on {port} within {timeout} s")
 
 
 @pytest.fixture(scope="module")

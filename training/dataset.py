@@ -10,7 +10,6 @@ archive's test split is never unpacked: it stays unseen, to judge the model.
 """
 
 import hashlib
-import shutil
 import tarfile
 import tempfile
 import urllib.request

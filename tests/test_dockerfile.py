@@ -1,0 +1,68 @@
+"""`make serve` reads the Dockerfile as Docker would, within a strict subset, and refuses the rest clearly."""
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from scripts.dockerfile import Copy, DockerfileError, read_image
+from scripts.serve import build_task_root
+from tests.conftest import ROOT
+
+
+def image_of(tmp_path, text: str, files=("a.py", "b.py", "model.tflite", "pkg/__init__.py", "pkg/m.py")):
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(f"# {name}\n")
+    (tmp_path / "Dockerfile").write_text("FROM public.ecr.aws/lambda/python:3.13\n" + text)
+    return read_image(tmp_path / "Dockerfile")
+
+
+def test_the_projects_dockerfile_gives_its_files_and_the_handler_of_its_cmd():
+    image = read_image(ROOT / "Dockerfile")
+    assert image.handler == "lambda_function.lambda_handler"
+    assert {copy.destination for copy in image.copies} >= {
+        "lambda_function.py", "clothing_model.tflite", "clothing_model.json", "clothing", "requirements.txt"}
+
+
+def test_continuations_json_form_globs_and_destinations_are_honoured(tmp_path):
+    image = image_of(tmp_path, 'COPY a.py \\\n     b.py ${LAMBDA_TASK_ROOT}/\n'
+                               'COPY ["model.tflite", "${LAMBDA_TASK_ROOT}/models/clothing.tflite"]\n'
+                               'COPY --chown=1000 pk? ${LAMBDA_TASK_ROOT}/lib/\n'
+                               'CMD ["app.handle"]\n')
+    assert image.copies == [Copy(tmp_path / "a.py", "a.py"), Copy(tmp_path / "b.py", "b.py"),
+                            Copy(tmp_path / "model.tflite", "models/clothing.tflite"),
+                            Copy(tmp_path / "pkg", "lib")]
+    assert image.handler == "app.handle"
+    task = build_task_root(image, tmp_path / "task")
+    assert sorted(p.relative_to(task).as_posix() for p in task.rglob("*.py")) == [
+        "a.py", "b.py", "lib/__init__.py", "lib/m.py"]  # a folder's contents, as Docker copies them
+    assert (task / "models" / "clothing.tflite").read_text() == "# model.tflite\n"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("COPY --from=builder /app ${LAMBDA_TASK_ROOT}/\nCMD [\"a.h\"]\n", "COPY --from=builder is not served"),
+    ("ADD a.py ${LAMBDA_TASK_ROOT}/\nCMD [\"a.h\"]\n", "line 2: ADD is not served"),
+    ("COPY a.py /opt/\nCMD [\"a.h\"]\n", "only ${LAMBDA_TASK_ROOT} is served"),
+    ("COPY missing.py ${LAMBDA_TASK_ROOT}/\nCMD [\"a.h\"]\n", "missing.py matches no file"),
+    ("COPY ../secret ${LAMBDA_TASK_ROOT}/\nCMD [\"a.h\"]\n", "outside the build context"),
+    ("COPY a.py b.py ${LAMBDA_TASK_ROOT}/x\nCMD [\"a.h\"]\n", "destination ending in /"),
+    ("COPY a.py ${LAMBDA_TASK_ROOT}/\nCMD a.handler\n", "CMD must be a JSON array"),
+    ("COPY a.py ${LAMBDA_TASK_ROOT}/\n", "no CMD"),
+    ("COPY a.py ${LAMBDA_TASK_ROOT}/\nFROM scratch\nCMD [\"a.h\"]\n", "multi-stage"),
+])
+def test_what_make_serve_cannot_reproduce_is_refused_with_its_line(tmp_path, text, message):
+    with pytest.raises(DockerfileError, match=message.replace("$", r"\$").replace("{", r"\{").replace("[", r"\[")):
+        image_of(tmp_path, text)
+
+
+def test_a_second_server_on_a_busy_port_is_refused_in_one_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "serve.py"), "--port", str(port)],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"port {port} is in use") and len(result.stderr.splitlines()) == 1
