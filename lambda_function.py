@@ -29,7 +29,7 @@ from clothing.settings import Settings
 RESERVED_SECONDS = 1.0  # of the function's remaining time, kept for decoding and inference
 
 settings = Settings.from_environment()
-logger, log_format = json_logger("clothing-classifier")
+logger, invocation = json_logger("clothing-classifier")
 classifier = Classifier(settings.model_path, settings.interpreter_threads)
 fetcher = Fetcher(
     AddressPolicy(allow_private=settings.allow_private_urls),
@@ -43,7 +43,7 @@ gc.enable()
 
 def lambda_handler(event: dict, context: object = None) -> dict:
     """Scores for each class, or an error object; wrapped as an HTTP response for proxy events."""
-    log_format.request_id = getattr(context, "aws_request_id", None)
+    invocation.start(context)
     is_proxy = is_proxy_event(event)
     try:
         request = parse_event(event, settings.max_image_bytes)

@@ -4,9 +4,15 @@
     python test.py https://.../a.jpg    # a picture on the web
     python test.py photo.jpg            # a local file, sent as base64
 
-Posts to the local emulator (``make serve``) unless API_URL is set, or
-AWS_REGION and API_NUMBER are (the course's API Gateway stage ``test``).
-Sends API_KEY as ``x-api-key`` when set. Exits 1 on an error answer.
+Settings, from the environment:
+
+    PORT                    the local emulator's port (default 8080), used when nothing below is set
+    API_URL                 the deployed endpoint, as the stack's ApiUrl output gives it
+    AWS_REGION, API_NUMBER  or the course's way: the API id and region of stage ``test``
+    API_KEY                 sent as ``x-api-key`` when set (the stack's ApiKeyCommand prints it)
+
+Exits 1 on an error answer or when nothing answers, 2 on a picture that is
+neither a URL nor an existing file.
 """
 
 import argparse
@@ -31,10 +37,12 @@ def endpoint() -> str:
 
 
 def request_for(picture: str) -> dict:
+    if "://" in picture:
+        return {"url": picture}
     path = Path(picture)
-    if "://" not in picture and path.is_file():
-        return {"image": base64.b64encode(path.read_bytes()).decode()}
-    return {"url": picture}
+    if not path.is_file():
+        raise FileNotFoundError(f"{picture}: no such file (give a file or an http(s) URL)")
+    return {"image": base64.b64encode(path.read_bytes()).decode()}
 
 
 def main() -> int:
@@ -42,7 +50,21 @@ def main() -> int:
     parser.add_argument("picture", nargs="?", default=EXAMPLE_PICTURE, help="an image URL or a local file")
     args = parser.parse_args()
     headers = {"x-api-key": os.environ["API_KEY"]} if os.environ.get("API_KEY") else {}
-    response = requests.post(endpoint(), json=request_for(args.picture), headers=headers, timeout=60)
+    try:
+        request = request_for(args.picture)
+    except OSError as error:
+        print(error, file=sys.stderr)
+        return 2
+    url = endpoint()
+    try:
+        response = requests.post(url, json=request, headers=headers, timeout=60)
+    except requests.ConnectionError:
+        hint = "" if os.environ.get("API_URL") or os.environ.get("API_NUMBER") else "; is `make serve` running?"
+        print(f"nothing answers at {url}{hint}", file=sys.stderr)
+        return 1
+    except requests.Timeout:
+        print(f"{url} did not answer within 60 s", file=sys.stderr)
+        return 1
     try:
         answer = response.json()
     except ValueError:

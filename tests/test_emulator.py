@@ -91,3 +91,24 @@ def test_test_py_exits_non_zero_on_an_error_answer(emulator):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert json.loads(result.stdout)["error"]["type"] == "UnsupportedScheme"
+
+
+def run_test_py(*arguments: str, port: int) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("API_URL", "API_NUMBER")} | {"PORT": str(port)}
+    return subprocess.run([sys.executable, str(ROOT / "test.py"), *arguments], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_test_py_says_in_one_line_that_nothing_is_serving():
+    port = free_port()
+    result = run_test_py(str(IMAGES / "hat-1.jpg"), port=port)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"nothing answers at http://localhost:{port}/2015-03-31/functions/function/invocations; "
+        "is `make serve` running?"]
+
+
+def test_test_py_says_a_mistyped_file_does_not_exist():
+    result = run_test_py("nonexistent.jpg", port=free_port())
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["nonexistent.jpg: no such file (give a file or an http(s) URL)"]

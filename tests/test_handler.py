@@ -3,11 +3,15 @@
 import base64
 import gc
 import json
+import logging
+import time
+from datetime import UTC, datetime
 
 import pytest
 
 import lambda_function
 from clothing.labels import CLASSES
+from clothing.logs import InvocationFields, JsonFormatter
 from tests.conftest import IMAGES, load_event
 
 
@@ -117,7 +121,8 @@ def test_direct_errors_are_error_objects_not_exceptions():
 
 def logged(caplog) -> list[dict]:
     """The JSON lines the function logged, as its formatter writes them."""
-    return [json.loads(lambda_function.log_format.format(r)) for r in caplog.records]
+    handler = next(h for h in lambda_function.logger.handlers if isinstance(h.formatter, JsonFormatter))
+    return [json.loads(handler.format(r)) for r in caplog.records]
 
 
 def test_the_unexpected_is_a_500_without_a_traceback_and_is_logged(monkeypatch, context, caplog):
@@ -130,7 +135,7 @@ def test_the_unexpected_is_a_500_without_a_traceback_and_is_logged(monkeypatch, 
     assert response["statusCode"] == 500
     assert "secret" not in response["body"] and "Traceback" not in response["body"]
     record = next(r for r in logged(caplog) if r["message"] == "unexpected error")
-    assert record["request_id"] == context.aws_request_id
+    assert record["function_request_id"] == context.aws_request_id
     assert "RuntimeError: secret internal detail" in record["exception"]
 
 
@@ -144,9 +149,35 @@ def test_logs_one_structured_line_per_request_with_stage_timings(image_server, c
     lambda_function.lambda_handler({"url": f"{image_server}/images/pants-2.jpg"}, context)
     [record] = logged(caplog)
     assert record["message"] == "classified"
-    assert record["request_id"] == context.aws_request_id
+    assert record["function_request_id"] == context.aws_request_id
     assert record["prediction"] in CLASSES
     assert all(record[key] >= 0 for key in ("fetch_ms", "decode_ms", "inference_ms"))
+
+
+def test_log_lines_carry_powertools_fields_and_utc_time(image_server, context, caplog, monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")  # a local time that differs from UTC all year
+    time.tzset()
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
+    try:
+        lambda_function.lambda_handler({"url": f"{image_server}/images/pants-2.jpg"}, context)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    [record] = logged(caplog)
+    assert record["xray_trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
+    assert record["cold_start"] is False  # the module's import served earlier tests in this process
+    logged_at = datetime.strptime(record["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - logged_at).total_seconds()) < 60
+
+
+def test_only_the_first_invocation_of_a_process_is_a_cold_start(context):
+    fields = InvocationFields()
+    record = logging.makeLogRecord({})
+    for expected in (True, False, False):
+        fields.start(context)
+        fields.filter(record)
+        assert record.invocation["cold_start"] is expected
 
 
 def test_start_up_leaves_the_garbage_collector_on_with_its_objects_frozen():
