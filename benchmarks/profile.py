@@ -24,7 +24,8 @@ def main() -> None:
     with profiler:
         for _ in range(10):
             lambda_function.lambda_handler(event, None)
-    text = profiler.output_text(unicode=True, color=False, show_all=False)
+    # paths relative to the project, so that the report is the same file on every machine
+    text = profiler.output_text(unicode=True, color=False, show_all=False).replace(f"{ROOT}/", "")
     size = (pictures / "12mp.jpg").stat().st_size / 1e6
     REPORT.write_text(
         "# Profile of warm requests\n\n"
