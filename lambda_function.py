@@ -64,7 +64,7 @@ def classify(request: Request, context: object) -> tuple[dict[str, float], dict[
     started = time.perf_counter()
     data = request.image if request.url is None else fetcher.fetch(request.url, fetch_timeout(context))
     fetched = time.perf_counter()
-    picture = decode_image(data, classifier.input_size, settings.max_image_pixels)
+    picture = decode_image(data, classifier.input_size, settings.max_image_pixels, settings.max_decode_bytes)
     decoded = time.perf_counter()
     scores = classifier.classify(picture)
     done = time.perf_counter()
