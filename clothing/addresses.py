@@ -9,7 +9,7 @@ so a second DNS answer cannot differ from the first.
 
 import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from clothing.errors import UpstreamError, UrlRefused
 
@@ -17,6 +17,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[..., list]
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+WEB_PORTS = (80, 443)
 METADATA_SERVICES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
 
@@ -63,22 +64,31 @@ def is_private(address: IPAddress) -> bool:
 
 
 class AddressPolicy:
-    """Resolves a host and returns an address it is safe to connect to."""
+    """Resolves a host and returns the addresses it is safe to connect to, on a port it is safe to use.
 
-    def __init__(self, allow_private: bool = False, resolve: Resolver = socket.getaddrinfo):
+    Only the web's ports, 80 and 443, unless told otherwise: on any port the
+    function would knock on a caller's behalf, and tell refused, silent and
+    talking services apart. ``allow_private`` (local testing) allows every port.
+    """
+
+    def __init__(self, allow_private: bool = False, resolve: Resolver = socket.getaddrinfo,
+                 ports: Collection[int] = WEB_PORTS):
         self.allow_private = allow_private
+        self.ports = frozenset(ports)
         self._resolve = resolve
 
     def allowed(self, address: IPAddress) -> bool:
         return is_public(address) or (self.allow_private and is_private(address))
 
-    def checked_address(self, host: str, port: int) -> str:
-        """The first address of ``host``, after checking that every one of them is allowed."""
+    def checked_addresses(self, host: str, port: int) -> list[str]:
+        """Every address of ``host``, in the resolver's order, after checking the port and each address."""
+        if port not in self.ports and not self.allow_private:
+            raise UrlRefused(f"only ports {', '.join(map(str, sorted(self.ports)))} may be fetched, not {port}")
         try:
             answers = self._resolve(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as error:
-            raise UpstreamError(f"cannot resolve host {host!r} ({error})") from None
-        addresses = [ipaddress.ip_address(answer[4][0].split("%")[0]) for answer in answers]
+        except (socket.gaierror, UnicodeError):
+            raise UpstreamError(f"cannot resolve host {host!r}") from None
+        addresses = list(dict.fromkeys(ipaddress.ip_address(answer[4][0].split("%")[0]) for answer in answers))
         if not addresses:
             raise UpstreamError(f"host {host!r} has no address")
         refused = [str(a) for a in addresses if not self.allowed(a)]
@@ -87,4 +97,4 @@ class AddressPolicy:
                 f"host {host!r} resolves to a non-public address ({', '.join(refused)}); "
                 "only public internet addresses may be fetched"
             )
-        return str(addresses[0])
+        return [str(address) for address in addresses]

@@ -52,31 +52,31 @@ PRIVATE = [
 @pytest.mark.parametrize("address", PUBLIC)
 def test_public_addresses_pass(address):
     policy = AddressPolicy(resolve=fake_resolver(address))
-    assert policy.checked_address("images.example", 443) == address
+    assert policy.checked_addresses("images.example", 443) == [address]
 
 
 @pytest.mark.parametrize("address", PRIVATE + NEVER_ALLOWED)
 def test_non_public_addresses_are_refused(address):
     with pytest.raises(UrlRefused):
-        AddressPolicy(resolve=fake_resolver(address)).checked_address("images.example", 80)
+        AddressPolicy(resolve=fake_resolver(address)).checked_addresses("images.example", 80)
 
 
 def test_one_private_answer_among_public_ones_refuses_the_host():
     policy = AddressPolicy(resolve=fake_resolver("93.184.216.34", "10.0.0.7"))
     with pytest.raises(UrlRefused, match="10.0.0.7"):
-        policy.checked_address("rebinding.example", 80)
+        policy.checked_addresses("rebinding.example", 80)
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.0.0.1", "192.168.1.1", "::1", "fc00::1"])
 def test_allow_private_lets_loopback_and_private_networks_through(address):
     policy = AddressPolicy(allow_private=True, resolve=fake_resolver(address))
-    assert policy.checked_address("localhost", 80) == address
+    assert policy.checked_addresses("localhost", 80) == [address]
 
 
 @pytest.mark.parametrize("address", NEVER_ALLOWED)
 def test_allow_private_still_refuses_metadata_link_local_and_multicast(address):
     with pytest.raises(UrlRefused):
-        AddressPolicy(allow_private=True, resolve=fake_resolver(address)).checked_address("x.example", 80)
+        AddressPolicy(allow_private=True, resolve=fake_resolver(address)).checked_addresses("x.example", 80)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_allow_private_still_refuses_metadata_link_local_and_multicast(address):
 )
 def test_odd_spellings_of_loopback_are_refused_by_the_real_resolver(host):
     with pytest.raises(UrlRefused):
-        AddressPolicy().checked_address(host, 80)
+        AddressPolicy().checked_addresses(host, 80)
 
 
 def test_a_host_that_does_not_resolve_is_an_upstream_error():
@@ -92,4 +92,4 @@ def test_a_host_that_does_not_resolve_is_an_upstream_error():
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     with pytest.raises(UpstreamError, match="cannot resolve"):
-        AddressPolicy(resolve=resolve).checked_address("nowhere.invalid", 80)
+        AddressPolicy(resolve=resolve).checked_addresses("nowhere.invalid", 80)

@@ -1,0 +1,158 @@
+"""Image hosts that misbehave on purpose, as raw TCP servers on 127.0.0.1: every fetch ends on time, in our words.
+
+Each behaviour is chosen by the request's path. The servers stop writing once
+the function hangs up, and every loop is bounded.
+"""
+
+import socket
+import socketserver
+import threading
+import time
+
+import pytest
+
+from clothing.addresses import AddressPolicy
+from clothing.errors import ImageTooLarge, UpstreamError, UpstreamTimeout, UrlRefused
+from clothing.fetch import Fetcher
+from scripts.serve import free_port
+from tests.conftest import IMAGES
+
+PICTURE = (IMAGES / "hat-1.jpg").read_bytes()
+DEADLINE = 1.0
+MARGIN = 0.5  # what "within its deadline" allows for scheduling on a busy machine
+
+
+def trickle(out, data: bytes, pause: float = 0.1, limit: float = 30.0) -> None:
+    """Send ``data`` a byte at a time, then repeat its last line, for at most ``limit`` seconds."""
+    ends = time.monotonic() + limit
+    while time.monotonic() < ends:
+        for byte in data:
+            out.sendall(bytes([byte]))
+            time.sleep(pause)
+
+
+class Hostile(socketserver.BaseRequestHandler):
+    def handle(self):
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = self.request.recv(4096)
+            if not chunk:
+                return
+            request += chunk
+        path = request.split(b" ")[1].decode()
+        send = self.request.sendall
+        try:
+            if path == "/trickled-headers":
+                trickle(self.request, b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000)
+            elif path == "/endless-continue":
+                for _ in range(100_000):
+                    send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    time.sleep(0.01)
+            elif path == "/endless-trailers":
+                send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n")
+                for index in range(100_000):
+                    send(f"X-Trailer-{index}: x\r\n".encode())
+                    time.sleep(0.01)
+            elif path == "/trickled-body":
+                send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                trickle(self.request, b"\xff" * 100_000)
+            elif path == "/banner":
+                send(b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n")
+                time.sleep(0.5)
+            elif path.startswith("/status/"):
+                send(f"HTTP/1.1 {path.split('/')[2]} Whatever\r\nContent-Length: 0\r\n\r\n".encode())
+            elif path == "/cut-short":
+                send(f"HTTP/1.1 200 OK\r\nContent-Length: {len(PICTURE)}\r\n\r\n".encode() + PICTURE[:1000])
+            elif path == "/odd-length":
+                send("HTTP/1.1 200 OK\r\nContent-Length: ²\r\nConnection: close\r\n\r\n".encode() + PICTURE)
+            elif path == "/picture":
+                send(f"HTTP/1.1 200 OK\r\nContent-Length: {len(PICTURE)}\r\n\r\n".encode() + PICTURE)
+        except OSError:  # the function hung up, as it should
+            pass
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Hostile)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def fetcher(policy: AddressPolicy | None = None) -> Fetcher:
+    return Fetcher(policy or AddressPolicy(allow_private=True), max_bytes=10 * 2**20, connect_timeout=2.0,
+                   max_redirects=5)
+
+
+@pytest.mark.parametrize("path", ["/trickled-headers", "/endless-continue", "/endless-trailers", "/trickled-body"])
+def test_the_whole_fetch_ends_at_its_deadline_whatever_the_host_sends(hostile, path):
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeout):
+        fetcher().fetch(hostile + path, timeout=DEADLINE)
+    assert time.monotonic() - started < DEADLINE + MARGIN
+
+
+def test_another_servers_banner_never_reaches_the_answer(hostile):
+    with pytest.raises(UpstreamError) as caught:
+        fetcher().fetch(hostile + "/banner", timeout=DEADLINE)
+    assert "SSH" not in caught.value.message and "OpenSSH" not in caught.value.message
+    assert caught.value.message == "the image host did not answer with valid HTTP"
+
+
+@pytest.mark.parametrize("status", [204, 206, 300, 304])
+def test_answers_that_carry_no_image_are_upstream_errors(hostile, status):
+    with pytest.raises(UpstreamError, match=f"answered HTTP {status}, not an image") as caught:
+        fetcher().fetch(f"{hostile}/status/{status}", timeout=DEADLINE)
+    assert "Whatever" not in caught.value.message  # the reason phrase is the host's, not ours
+
+
+def test_a_body_cut_short_of_its_length_is_an_upstream_error(hostile):
+    with pytest.raises(UpstreamError, match="before sending the whole image"):
+        fetcher().fetch(hostile + "/cut-short", timeout=DEADLINE)
+
+
+def test_an_unreadable_content_length_is_read_to_the_end(hostile):
+    assert fetcher().fetch(hostile + "/odd-length", timeout=DEADLINE) == PICTURE
+
+
+def test_every_checked_address_is_tried_in_turn(hostile):
+    port = int(hostile.rsplit(":", 1)[1])
+    closed = free_port()
+
+    def resolve(host, _port, type=0):  # an address that refuses first, as IPv6 does where there is no route
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", closed)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    assert fetcher(AddressPolicy(allow_private=True, resolve=resolve)).fetch(
+        f"http://images.test:{port}/picture", timeout=DEADLINE) == PICTURE
+
+
+def test_only_the_webs_ports_are_fetched_by_default_and_all_are_refused_alike():
+    policy = AddressPolicy(resolve=lambda host, port, type=0: [(socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                                                                ("93.184.216.34", port))])
+    messages = set()
+    for port in (22, 25, 6379, 8080):
+        with pytest.raises(UrlRefused) as caught:
+            policy.checked_addresses("example.com", port)
+        messages.add(caught.value.message.rsplit(" ", 1)[0])
+    assert messages == {"only ports 80, 443 may be fetched, not"}
+    assert policy.checked_addresses("example.com", 443) == ["93.184.216.34"]
+    assert AddressPolicy(ports=(80, 443, 8443), resolve=policy._resolve).checked_addresses("a.b", 8443)
+
+
+def test_credentials_in_a_url_never_reach_the_message(hostile):
+    url = hostile.replace("http://", "http://user:secret@") + "/status/404"
+    with pytest.raises(UpstreamError) as caught:
+        fetcher().fetch(url, timeout=DEADLINE)
+    assert "secret" not in caught.value.message
+    with pytest.raises(Exception) as bad:
+        fetcher().fetch("http://user:secret@[::1/a.jpg", timeout=DEADLINE)
+    assert "secret" not in str(bad.value)
+
+
+def test_a_huge_declared_length_is_refused_before_reading(hostile):
+    with pytest.raises(ImageTooLarge):
+        Fetcher(AddressPolicy(allow_private=True), max_bytes=1000, connect_timeout=2.0, max_redirects=1).fetch(
+            hostile + "/picture", timeout=DEADLINE)
