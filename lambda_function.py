@@ -32,7 +32,7 @@ settings = Settings.from_environment()
 logger, invocation = json_logger("clothing-classifier")
 classifier = Classifier(settings.model_path, settings.interpreter_threads)
 fetcher = Fetcher(
-    AddressPolicy(allow_private=settings.allow_private_urls),
+    AddressPolicy(allow_private=settings.allow_private_urls, ports=settings.allowed_ports),
     max_bytes=settings.max_image_bytes,
     connect_timeout=settings.connect_timeout,
     max_redirects=settings.max_redirects,

@@ -12,6 +12,7 @@ and get ``{"statusCode", "headers", "body"}`` with that same JSON as body.
 import base64
 import binascii
 import json
+import re
 from typing import NamedTuple
 
 from clothing.errors import BadRequest, ClothingError, ImageTooLarge
@@ -42,26 +43,41 @@ def parse_event(event: object, max_image_bytes: int) -> Request:
 
 
 def _parse_proxy(event: dict, max_image_bytes: int) -> Request:
-    body = event.get("body") or ""
+    headers, body = event.get("headers") or {}, event.get("body") or ""
+    if not isinstance(headers, dict):
+        raise BadRequest("the request's headers must be an object")
     if not isinstance(body, str):
         raise BadRequest("the request body must be a string")
-    raw = body.encode("utf-8")
-    if event.get("isBase64Encoded"):
-        raw = _b64decode(body, "the request body")
-    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
-    if str(headers.get("content-type", "")).lower().startswith("image/"):
+    content_type = str(next((v for k, v in headers.items() if str(k).lower() == "content-type"), ""))
+    if _flag(event.get("isBase64Encoded"), "isBase64Encoded"):
+        raw = _b64decode(body, "the request body", max_image_bytes)
+    else:
+        try:
+            raw = body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("the request body is not valid text") from None
+    if content_type.lower().startswith("image/"):
         if not raw:
             raise BadRequest("the request body is empty")
         _check_size(raw, max_image_bytes)
         return Request(image=raw, is_proxy=True)
     try:
         fields = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadRequest(
             'the request body must be JSON such as {"url": "https://..."}, '
             "or an image with an image/* Content-Type"
         ) from None
     return _parse_fields(fields, max_image_bytes, is_proxy=True)
+
+
+def _flag(value: object, name: str) -> bool:
+    """A JSON boolean, or the strings "true" and "false" that some clients send instead."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise BadRequest(f"{name} must be true or false")
 
 
 def _parse_fields(fields: object, max_image_bytes: int, is_proxy: bool) -> Request:
@@ -76,20 +92,28 @@ def _parse_fields(fields: object, max_image_bytes: int, is_proxy: bool) -> Reque
         return Request(url=url.strip(), is_proxy=is_proxy)
     if not isinstance(image, str):
         raise BadRequest('"image" must be a base64 string')
-    if len(image) > max_image_bytes * 4 // 3 + 4:
-        raise ImageTooLarge(f"the image is over the limit of {max_image_bytes} bytes")
-    data = _b64decode(image, '"image"')
+    data = _b64decode(image, '"image"', max_image_bytes)
     if not data:
         raise BadRequest('"image" is empty')
     _check_size(data, max_image_bytes)
     return Request(image=data, is_proxy=is_proxy)
 
 
-def _b64decode(text: str, what: str) -> bytes:
+_DATA_URL = re.compile(r"data:[\w/.+-]*(;[\w=.+-]+)*;base64,", re.IGNORECASE)
+_URL_SAFE = str.maketrans("-_", "+/")
+
+
+def _b64decode(text: str, what: str, max_image_bytes: int) -> bytes:
+    """Standard or URL-safe base64, wrapped or not, padded or not, or a ``data:`` URL; refused by length first."""
+    prefix = _DATA_URL.match(text)
+    text = "".join(text[prefix.end() if prefix else 0:].split()).translate(_URL_SAFE)
+    if len(text) > (max_image_bytes + 2) // 3 * 4:
+        raise ImageTooLarge(f"{what} is over the limit of {max_image_bytes} bytes")
     try:
-        return base64.b64decode(text, validate=True)
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise BadRequest(f"{what} is not valid base64") from None
+        raise BadRequest(f"{what} is not valid base64: send the file's bytes in standard or URL-safe base64, "
+                         "or a data: URL") from None
 
 
 def _check_size(data: bytes, max_image_bytes: int) -> None:

@@ -6,13 +6,15 @@ The names and defaults are documented in README.md and set in template.yaml.
 import os
 from typing import NamedTuple
 
+from clothing.addresses import WEB_PORTS
+
 # Paths are plain strings here: pathlib alone costs 6 ms of a cold start.
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Read by this module (see Settings), by clothing.logs (LOG_LEVEL), and by the Lambda runtime (AWS_LAMBDA_*).
 ENVIRONMENT_VARIABLES = (
     "MODEL_PATH", "INTERPRETER_THREADS", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_DECODE_BYTES",
-    "FETCH_TIMEOUT", "CONNECT_TIMEOUT", "MAX_REDIRECTS", "ALLOW_PRIVATE_URLS", "LOG_LEVEL",
+    "FETCH_TIMEOUT", "CONNECT_TIMEOUT", "MAX_REDIRECTS", "ALLOWED_PORTS", "ALLOW_PRIVATE_URLS", "LOG_LEVEL",
 )
 ENVIRONMENT_PREFIXES = ("AWS_LAMBDA_",)
 
@@ -30,6 +32,7 @@ class Settings(NamedTuple):
     fetch_timeout: float = 10.0  # seconds for the whole download, redirects included
     connect_timeout: float = 3.0
     max_redirects: int = 5
+    allowed_ports: tuple[int, ...] = WEB_PORTS  # of image hosts; any port while private URLs are allowed
     allow_private_urls: bool = False  # for local testing only
 
     @classmethod
@@ -45,6 +48,8 @@ class Settings(NamedTuple):
             fetch_timeout=float(env.get("FETCH_TIMEOUT", default.fetch_timeout)),
             connect_timeout=float(env.get("CONNECT_TIMEOUT", default.connect_timeout)),
             max_redirects=int(env.get("MAX_REDIRECTS", default.max_redirects)),
+            allowed_ports=tuple(int(port) for port in env["ALLOWED_PORTS"].split(",")) if env.get("ALLOWED_PORTS")
+            else default.allowed_ports,
             allow_private_urls=_flag("ALLOW_PRIVATE_URLS", default.allow_private_urls),
         )
 

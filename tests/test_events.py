@@ -66,3 +66,54 @@ def test_responses_are_the_body_itself_or_wrapped_for_proxies():
     assert respond(body, is_proxy=False) == {"error": {"type": "NotAnImage", "message": "nope", "status": 422}}
     wrapped = respond(body, is_proxy=True, status=422)
     assert wrapped["statusCode"] == 422 and json.loads(wrapped["body"]) == body
+
+
+PICTURE_BYTES = bytes(range(256)) * 3  # every byte value, so both base64 alphabets differ from each other
+
+
+def test_base64_as_clients_send_it_is_accepted():
+    standard = base64.b64encode(PICTURE_BYTES).decode()
+    wrapped = "\n".join(standard[i:i + 76] for i in range(0, len(standard), 76)) + "\n"  # what `base64` prints
+    url_safe = base64.urlsafe_b64encode(PICTURE_BYTES).decode().rstrip("=")
+    data_url = "data:image/jpeg;base64," + standard  # what a browser's FileReader makes
+    for text in (standard, wrapped, url_safe, data_url):
+        assert parse_event({"image": text}, 10_000).image == PICTURE_BYTES
+
+
+@pytest.mark.parametrize("text", ["YWJj!", "YW*Jj", "Y", "YWJj====", "data:image/png;base64,%%%"])
+def test_what_is_not_base64_in_any_alphabet_is_refused_with_how_to_send_it(text):
+    with pytest.raises(BadRequest, match="standard or URL-safe base64, or a data: URL"):
+        parse_event({"image": text}, LIMIT)
+
+
+def test_a_huge_base64_string_is_refused_from_its_length_before_any_decoding():
+    # not base64 at all: decoding it first would answer 400, its length alone answers 413
+    with pytest.raises(ImageTooLarge):
+        parse_event({"image": "!" * (20 * 2**20)}, 10 * 2**20)
+    at_limit = base64.b64encode(b"x" * LIMIT).decode()
+    assert len(parse_event({"image": at_limit}, LIMIT).image) == LIMIT
+
+
+def proxy(**fields) -> dict:
+    event = load_event("apigateway-rest-predict.json")
+    event.update(fields)
+    return event
+
+
+@pytest.mark.parametrize("flag", [False, "false", "FALSE", None])
+def test_is_base64_encoded_false_in_any_spelling_reads_the_body_as_text(flag):
+    request = parse_event(proxy(body='{"url": "https://a.example/b.jpg"}', isBase64Encoded=flag), LIMIT)
+    assert request.url == "https://a.example/b.jpg"
+
+
+@pytest.mark.parametrize("event", [
+    proxy(headers=["Content-Type", "image/jpeg"]),
+    proxy(headers="Content-Type: image/jpeg"),
+    proxy(body="\ud800", isBase64Encoded=False),
+    proxy(body="[" * 10_000 + "]" * 10_000, isBase64Encoded=False),
+    proxy(isBase64Encoded="maybe"),
+    proxy(body=12),
+])
+def test_a_malformed_proxy_envelope_is_a_bad_request(event):
+    with pytest.raises(BadRequest):
+        parse_event(event, LIMIT)

@@ -108,9 +108,41 @@ def test_upstream_failures_get_typed_errors(image_server, context, path, status,
 
 
 def test_the_download_deadline_follows_the_functions_remaining_time(image_server, context):
-    context.remaining_ms = 1_500  # leaves half a second for the download
+    context.remaining_ms = 1_500  # less the second kept for decoding and inference: half a second to download
+    started = time.monotonic()
     answer = lambda_function.lambda_handler({"url": f"{image_server}/slow"}, context)
     assert answer["error"]["type"] == "UpstreamTimeout" and answer["error"]["status"] == 504
+    assert 0.5 <= time.monotonic() - started < 0.9
+
+
+def test_too_little_remaining_time_is_a_timeout_before_any_download(image_server, context):
+    context.remaining_ms = 900
+    started = time.monotonic()
+    answer = lambda_function.lambda_handler({"url": f"{image_server}/slow"}, context)
+    assert answer["error"]["type"] == "UpstreamTimeout" and time.monotonic() - started < 0.2
+
+
+@pytest.mark.parametrize("query", ["q=a b", "name=café", "x=%E2%82%AC&y=1"])
+def test_urls_with_spaces_or_accents_in_their_query_are_fetched(image_server, context, query):
+    assert_scores(lambda_function.lambda_handler({"url": f"{image_server}/images/hat-2.jpg?{query}"}, context))
+
+
+def test_a_url_with_a_lone_surrogate_is_a_bad_request(image_server, context):
+    answer = lambda_function.lambda_handler({"url": f"{image_server}/images/\ud800.jpg"}, context)
+    assert answer["error"]["type"] == "BadRequest"
+
+
+def test_credentials_in_a_url_appear_neither_in_the_answer_nor_in_the_log(image_server, context, caplog):
+    url = image_server.replace("http://", "http://user:hunter2@") + "/status/404"
+    answer = lambda_function.lambda_handler({"url": url}, context)
+    assert answer["error"]["type"] == "UpstreamError" and "hunter2" not in json.dumps(answer)
+    assert logged(caplog) and not any("hunter2" in json.dumps(line) for line in logged(caplog))
+
+
+@pytest.mark.parametrize("data", [b"hello", b"\xff\xd8\xff\xe0" + b"\0" * 100, b"GIF89a", b"\x89PNG\r\n\x1a\n"])
+def test_an_image_error_says_nothing_of_the_decoders_insides(context, data):
+    message = lambda_function.lambda_handler({"image": b64(data)}, context)["error"]["message"]
+    assert not any(inside in message for inside in ("0x", "BytesIO", ".c:", "Plugin", "_io", "errno"))
 
 
 def test_direct_errors_are_error_objects_not_exceptions():

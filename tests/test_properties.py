@@ -57,7 +57,24 @@ def proxy_event(body: str, base64_encoded: bool, content_type: str) -> dict:
     return event
 
 
+def envelope(headers: object, body: object, base64_encoded: object, request_context: object) -> dict:
+    event = load_event("apigateway-rest-predict.json")
+    event.update(headers=headers, body=body, isBase64Encoded=base64_encoded, requestContext=request_context)
+    return event
+
+
+texts = st.text(max_size=30)  # lone surrogates included
+deep_json = st.integers(1, 20_000).map(lambda depth: "[" * depth + "]" * depth)
+envelopes = st.builds(
+    envelope,
+    st.one_of(json_values, st.dictionaries(texts, texts | st.none() | st.integers(), max_size=3),
+              st.just({"Content-Type": "image/png"})),
+    st.one_of(json_values, texts, deep_json, st.just("\ud800"), direct_events.map(json.dumps)),
+    st.one_of(json_values, st.sampled_from(["true", "false", "TRUE", "no", ""])),
+    st.one_of(json_values, st.just({"stage": "test"})),
+)
 proxy_events = st.one_of(
+    envelopes,
     st.builds(proxy_event, st.text(max_size=50), st.booleans(),
               st.sampled_from(["application/json", "image/jpeg", ""])),
     st.builds(proxy_event, direct_events.map(json.dumps), st.just(False), st.just("application/json")),
