@@ -18,7 +18,8 @@ def fake_resolver(*addresses: str):
     return resolve
 
 
-PUBLIC = ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:93.184.216.34"]
+PUBLIC = ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:93.184.216.34",
+          "64:ff9b::5db8:d822"]  # NAT64 (DNS64 networks) of 93.184.216.34: judged by the address it carries
 NEVER_ALLOWED = [
     "169.254.169.254",  # cloud metadata service
     "fd00:ec2::254",  # EC2 metadata over IPv6 (unique local)
@@ -30,6 +31,10 @@ NEVER_ALLOWED = [
     "255.255.255.255",
     "::ffff:169.254.169.254",
     "64:ff9b::a9fe:a9fe",  # NAT64 spelling of 169.254.169.254
+    # Python 3.13 calls 6to4 and Teredo private, so ALLOW_PRIVATE_URLS would let these through unless the
+    # policy unwraps them and finds the metadata service inside:
+    "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+    "2001:0:4136:e378:8000:63bf:5601:5601",  # Teredo carrying 169.254.169.254 (client bits inverted)
 ]
 PRIVATE = [
     "127.0.0.1",

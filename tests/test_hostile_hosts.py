@@ -65,6 +65,10 @@ class Hostile(socketserver.BaseRequestHandler):
                 send(f"HTTP/1.1 200 OK\r\nContent-Length: {len(PICTURE)}\r\n\r\n".encode() + PICTURE[:1000])
             elif path == "/odd-length":
                 send("HTTP/1.1 200 OK\r\nContent-Length: ²\r\nConnection: close\r\n\r\n".encode() + PICTURE)
+            elif path == "/echo-encoding":
+                asked = next((line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
+                              if line.lower().startswith(b"accept-encoding:")), b"(none)")
+                send(f"HTTP/1.1 200 OK\r\nContent-Length: {len(asked)}\r\n\r\n".encode() + asked)
             elif path == "/picture":
                 send(f"HTTP/1.1 200 OK\r\nContent-Length: {len(PICTURE)}\r\n\r\n".encode() + PICTURE)
         except OSError:  # the function hung up, as it should
@@ -156,3 +160,8 @@ def test_a_huge_declared_length_is_refused_before_reading(hostile):
     with pytest.raises(ImageTooLarge):
         Fetcher(AddressPolicy(allow_private=True), max_bytes=1000, connect_timeout=2.0, max_redirects=1).fetch(
             hostile + "/picture", timeout=DEADLINE)
+
+
+def test_the_host_is_asked_for_an_uncompressed_body(hostile):
+    """A compressed body could inflate past the size cap once decoded."""
+    assert fetcher().fetch(hostile + "/echo-encoding", timeout=DEADLINE) == b"identity"
