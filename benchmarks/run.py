@@ -98,12 +98,16 @@ class Emulator:
 
     def peak_memory_mb(self) -> float:
         """The function runtime's peak resident memory (VmHWM), in MB."""
+        return self.runtime_memory_mb("VmHWM")
+
+    def runtime_memory_mb(self, field: str = "VmRSS") -> float:
+        """A memory figure of the function's runtime process, from /proc (VmRSS: now; VmHWM: its peak), in MB."""
         tasks = Path(f"/proc/{self.process.pid}/task").iterdir()  # the emulator may start it from any thread
         [runtime] = [pid for task in tasks for pid in (task / "children").read_text().split()]
         for line in Path(f"/proc/{runtime}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmHWM")
+        raise RuntimeError(f"no {field}")
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)

@@ -1,0 +1,120 @@
+"""Soak the function with good and hostile requests through the real emulator, and watch its memory.
+
+    python -m benchmarks.soak [--requests 5000] [--seed 0]
+
+One emulator serves every request, as one warm Lambda instance would. The
+requests are drawn at random from the kinds below, by weight; pictures, bombs
+and misbehaving image hosts are served from 127.0.0.1 (so ALLOW_PRIVATE_URLS
+is on, and FETCH_TIMEOUT is 1 s to keep the slow hosts short). Prints the
+answers by kind and type, latency percentiles per kind, and the runtime's
+resident memory every 500 requests. Not part of `make test`: about six minutes.
+"""
+
+import argparse
+import base64
+import collections
+import io
+import json
+import os
+import random
+import time
+
+import numpy as np
+import requests
+from PIL import Image
+
+from benchmarks.run import BENCH, INVOCATIONS, Emulator, serve_directory
+from scripts import serve
+from tests.conftest import IMAGES, load_event
+from tests.hostile import hostile_host
+
+PICTURES = sorted(IMAGES.glob("*.jpg"))
+
+
+def bomb() -> bytes:
+    """A 200 KB PNG of 50 megapixels with transparency: 200 MB and more to decode."""
+    out = io.BytesIO()
+    Image.new("RGBA", (10000, 5000), (200, 10, 10, 100)).save(out, "PNG")
+    return out.getvalue()
+
+
+def proxy(body: str, content_type: str = "application/json", base64_encoded: bool = False) -> dict:
+    event = load_event("apigateway-rest-predict.json")
+    event.update(body=body, isBase64Encoded=base64_encoded, headers={"Content-Type": content_type})
+    return event
+
+
+def kinds(pictures: str, hostile: str, bomb_file: str) -> dict[str, tuple[int, object]]:
+    """Each kind of request: its weight, and a function of a random generator that makes one."""
+    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    picture = lambda rng: rng.choice(PICTURES)  # noqa: E731
+    return {
+        "url": (30, lambda rng: {"url": f"{pictures}/{picture(rng).name}"}),
+        "bytes": (20, lambda rng: {"image": b64(picture(rng).read_bytes())}),
+        "proxy json": (10, lambda rng: proxy(json.dumps({"url": f"{pictures}/{picture(rng).name}"}))),
+        "proxy binary": (10, lambda rng: proxy(b64(picture(rng).read_bytes()), "image/jpeg", True)),
+        "bad base64": (4, lambda rng: {"image": "!" * rng.randint(1, 5000)}),
+        "not an image": (4, lambda rng: {"image": b64(rng.randbytes(2000))}),
+        "bad envelope": (4, lambda rng: proxy("[" * 10_000 + "]" * 10_000) | {"headers": ["x"]}),
+        "bomb": (3, lambda rng: {"url": f"{pictures}/{bomb_file}"}),
+        "metadata": (3, lambda rng: {"url": "http://169.254.169.254/latest/meta-data/"}),
+        "banner": (3, lambda rng: {"url": f"{hostile}/banner"}),
+        "cut short": (3, lambda rng: {"url": f"{hostile}/cut-short"}),
+        "204": (2, lambda rng: {"url": f"{hostile}/status/204"}),
+        "trickled headers": (2, lambda rng: {"url": f"{hostile}/trickled-headers"}),
+        "endless continue": (2, lambda rng: {"url": f"{hostile}/endless-continue"}),
+    }
+
+
+def answer_type(answer: dict) -> str:
+    if "statusCode" in answer:
+        answer = json.loads(answer["body"])
+    if "error" in answer:
+        return answer["error"]["type"]
+    return answer.get("errorType", "scores")  # errorType: the runtime's own, a crash
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    os.environ.update(ALLOW_PRIVATE_URLS="true", FETCH_TIMEOUT="1", LOG_LEVEL="ERROR")
+    serve.build_runtime_venv()
+    serve.fetch_emulator()
+    task_root = serve.build_task_root(serve.read_image(serve.DOCKERFILE), BENCH / "task-soak")
+    files = BENCH / "soak"
+    files.mkdir(parents=True, exist_ok=True)
+    for path in PICTURES:
+        (files / path.name).write_bytes(path.read_bytes())
+    (files / "bomb.png").write_bytes(bomb())
+    rng = random.Random(args.seed)
+    latencies, answers = collections.defaultdict(list), collections.Counter()
+    with hostile_host() as hostile:
+        made = kinds(serve_directory(files), hostile, "bomb.png")
+        names, weights = list(made), [weight for weight, _ in made.values()]
+        emulator = Emulator(task_root)
+        try:
+            url = f"http://127.0.0.1:{emulator.port}{INVOCATIONS}"
+            for number in range(1, args.requests + 1):
+                kind = rng.choices(names, weights)[0]
+                event = made[kind][1](rng)
+                started = time.perf_counter()
+                answer = requests.post(url, json=event, timeout=60).json()
+                latencies[kind].append(1000 * (time.perf_counter() - started))
+                answers[kind, answer_type(answer)] += 1
+                if number % 500 == 0:
+                    print(f"after {number:5d} requests: runtime RSS {emulator.runtime_memory_mb():.0f} MB, "
+                          f"peak {emulator.peak_memory_mb():.0f} MB", flush=True)
+        finally:
+            emulator.stop()
+    print("\n| kind | answers | p50 ms | p95 ms | max ms |\n|---|---|---:|---:|---:|")
+    for kind in names:
+        got = ", ".join(f"{t} {n}" for (k, t), n in sorted(answers.items()) if k == kind)
+        times = latencies[kind] or [0.0]
+        print(f"| {kind} | {got} | {np.percentile(times, 50):.0f} | {np.percentile(times, 95):.0f} | "
+              f"{max(times):.0f} |")
+
+
+if __name__ == "__main__":
+    main()
