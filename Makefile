@@ -3,12 +3,13 @@ PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) p
 TRAIN_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python3.11) python3.11)
 VENV := .venv
 TRAIN_VENV := training/.venv
+CONVERT_VENV := conversion/.venv
 PIP_FLAGS := --quiet --disable-pip-version-check
 # The training data's folder. This project's own machines keep a copy beside the checkout; elsewhere it is
 # empty, and `make model` downloads the dataset into a cache folder (training/dataset.py).
 export CLOTHING_DATA ?= $(abspath $(wildcard ../shared/datasets/clothing-dataset-small))
 
-.PHONY: help serve test lint model bench deploy destroy cost
+.PHONY: help serve test lint model convert bench deploy destroy cost
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -16,9 +17,10 @@ help:
 serve: $(VENV)/.ready ## serve the function under the real Lambda emulator on PORT (default 8080)
 	$(VENV)/bin/python scripts/serve.py
 
-test: $(VENV)/.ready $(TRAIN_VENV)/.ready lint ## run every test (serving, end to end, deployment, training smoke run)
+test: $(VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready lint ## run every test (serving, end to end, deployment, training smoke run, conversion)
 	$(VENV)/bin/python -m pytest
 	$(TRAIN_VENV)/bin/python -m pytest -p no:anyio training/tests
+	$(CONVERT_VENV)/bin/python -m pytest conversion/tests
 
 lint: $(VENV)/.ready ## ruff, hadolint and cfn-lint
 	$(VENV)/bin/ruff check .
@@ -30,6 +32,10 @@ model: $(TRAIN_VENV)/.ready $(VENV)/.ready ## train, convert and evaluate clothi
 	$(TRAIN_VENV)/bin/python -m training.train
 	$(TRAIN_VENV)/bin/python -m training.convert
 	$(VENV)/bin/python -m training.evaluate
+
+convert: $(CONVERT_VENV)/.ready ## turn a Keras model (MODEL=file.h5, .keras or a SavedModel folder) into OUT (default clothing_model.tflite)
+	@test -n "$(MODEL)" || { echo 'usage: make convert MODEL=path/to/model.h5 [OUT=clothing_model.tflite] [ARGS="--labels a,b,c"]'; exit 2; }
+	$(CONVERT_VENV)/bin/python -m conversion.convert "$(MODEL)" --out "$(or $(OUT),clothing_model.tflite)" $(ARGS)
 
 bench: $(VENV)/.ready $(TRAIN_VENV)/.ready ## compare with the course's design; writes docs/benchmark.md
 	$(TRAIN_VENV)/bin/python -m benchmarks.course_model
@@ -52,6 +58,11 @@ destroy: $(VENV)/.ready ## delete the deployed stack and its image repository
 $(VENV)/.ready: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements-dev.txt
+	touch $@
+
+$(CONVERT_VENV)/.ready: conversion/requirements.txt
+	$(PYTHON) -m venv $(CONVERT_VENV)
+	$(CONVERT_VENV)/bin/pip install $(PIP_FLAGS) -r conversion/requirements.txt
 	touch $@
 
 $(TRAIN_VENV)/.ready: training/requirements.txt

@@ -23,17 +23,21 @@ def metadata_path(model_path: str | os.PathLike) -> str:
     return os.path.splitext(model_path)[0] + ".json"
 
 
+def write_metadata(model_path: str | os.PathLike, settings: dict) -> None:
+    """The settings file beside ``model_path``: input size, scaling, labels in output order, and its source."""
+    with open(metadata_path(model_path), "w") as file:
+        file.write(json.dumps(settings, indent=2) + "\n")
+
+
 class Classifier:
     """Scores pictures with the model; reads its input size, scaling and labels from its metadata."""
 
     def __init__(self, model_path: str | os.PathLike, threads: int = 2):
         with open(metadata_path(model_path)) as file:
             metadata = json.load(file)
-        if metadata["scaling"] != "xception":
-            raise ValueError(f"unknown input scaling {metadata['scaling']!r} in the model metadata")
         self.labels: tuple[str, ...] = tuple(metadata["labels"])
         self.input_size: int = metadata["input_size"]
-        self.prepare = InputPreparer(self.input_size)
+        self.prepare = InputPreparer(self.input_size, metadata["scaling"])
         self._interpreter = Interpreter(model_path=os.fspath(model_path), num_threads=threads)
         self._interpreter.allocate_tensors()
         input_detail = self._interpreter.get_input_details()[0]

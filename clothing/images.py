@@ -3,10 +3,11 @@
 Training prepares its images with these functions and the Lambda function
 serves with them, so the model never sees pixels made another way.
 
-The model input is keras-image-helper's Xception mode (RGB, resized to the
-model's square input, ``x / 127.5 - 1``, NHWC float32) with one documented
-improvement: the resize is bilinear with antialiasing instead of nearest
-neighbour, which aliases badly when a large photo shrinks to 224 pixels.
+The model input is keras-image-helper's (RGB, resized to the model's square
+input, scaled as the model's settings file names: Xception's ``x / 127.5 - 1``
+for this project's model, NHWC float32) with one documented improvement: the
+resize is bilinear with antialiasing instead of nearest neighbour, which
+aliases badly when a large photo shrinks to 224 pixels.
 """
 
 import warnings
@@ -14,7 +15,7 @@ from io import BytesIO
 
 import numpy as np
 import PIL.WebPImagePlugin  # noqa: F401 - registers the WebP decoder: see below
-from keras_image_helper.preprocessors import XceptionPreprocessor
+from keras_image_helper.helper import preprocessors as SCALINGS  # xception, resnet50, vgg16, inception_v3
 from PIL import Image, ImageOps
 
 from clothing.errors import ImageTooLarge, NotAnImage
@@ -41,13 +42,6 @@ Image.preinit()
 def resize(img: Image.Image, size: int) -> Image.Image:
     """Resize to the model's square input: bilinear, antialiased when shrinking."""
     return img.resize((size, size), Image.Resampling.BILINEAR)
-
-
-class SmoothXceptionPreprocessor(XceptionPreprocessor):
-    """Xception scaling after ``resize`` instead of keras-image-helper's nearest neighbour."""
-
-    def resize_image(self, img: Image.Image) -> Image.Image:
-        return resize(img, self.target_size[0])
 
 
 def decode_cost(img: Image.Image) -> int:
@@ -119,15 +113,22 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 class InputPreparer:
-    """Turns a decoded picture into the model's input batch; built once, reused."""
+    """Turns a decoded picture into the model's input batch; built once, reused.
 
-    def __init__(self, size: int):
+    ``scaling`` names one of keras-image-helper's preprocessors (``SCALINGS``);
+    its resize is replaced by ``resize``, antialiased, instead of nearest neighbour.
+    """
+
+    def __init__(self, size: int, scaling: str = "xception"):
+        if scaling not in SCALINGS:
+            raise ValueError(f"unknown input scaling {scaling!r}; known: {', '.join(SCALINGS)}")
         self.size = size
-        self._preprocessor = SmoothXceptionPreprocessor((size, size))
+        self._preprocessor = SCALINGS[scaling]((size, size))
+        self._preprocessor.resize_image = lambda img: resize(img, size)
 
     def __call__(self, img: Image.Image) -> np.ndarray:
-        return self._preprocessor.convert_to_tensor(img)
+        return np.ascontiguousarray(self._preprocessor.convert_to_tensor(img))
 
     def scale(self, pixels: np.ndarray) -> np.ndarray:
-        """Xception scaling of float32 pixels (any shape), in place."""
+        """The scaling alone, of float32 pixels (any shape), in place where it can."""
         return self._preprocessor.preprocess(pixels)

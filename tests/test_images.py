@@ -134,3 +134,12 @@ print(sorted(m for m in set(sys.modules) - before if "Plugin" in m))
 """
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_other_scalings_are_keras_image_helpers_and_unknown_ones_are_refused(photo):
+    batch = InputPreparer(SIZE, "resnet50")(photo)
+    pixels = np.asarray(resize(photo, SIZE), dtype=np.float32)
+    np.testing.assert_allclose(batch[0], pixels[..., ::-1] - [103.939, 116.779, 123.68], atol=1e-4)  # BGR, mean
+    assert batch.flags["C_CONTIGUOUS"]  # as the interpreter takes it
+    with pytest.raises(ValueError, match="unknown input scaling 'sepia'"):
+        InputPreparer(SIZE, "sepia")

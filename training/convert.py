@@ -24,7 +24,7 @@ from ai_edge_quantizer.algorithm_manager import AlgorithmName
 from ai_edge_quantizer.qtyping import TFLOperationName
 from tqdm import tqdm
 
-from clothing.classifier import Classifier, metadata_path
+from clothing.classifier import Classifier, write_metadata
 from clothing.images import InputPreparer
 from clothing.labels import CLASSES
 from training import config, data
@@ -43,15 +43,10 @@ def load_trained(checkpoint: Path) -> tuple[NHWCModel, dict]:
     return NHWCModel(network).eval(), saved
 
 
-def write_metadata(model_path: Path, saved: dict) -> None:
-    """The settings file the function reads beside ``model_path``."""
-    settings = {
-        "architecture": saved["architecture"],
-        "input_size": saved["input_size"],
-        "scaling": "xception",
-        "labels": list(CLASSES),
-    }
-    Path(metadata_path(model_path)).write_text(json.dumps(settings, indent=2) + "\n")
+def settings_of(saved: dict) -> dict:
+    """What the function reads beside the model, for a training checkpoint."""
+    return {"architecture": saved["architecture"], "input_size": saved["input_size"], "scaling": "xception",
+            "labels": list(CLASSES)}
 
 
 def float16_recipe():
@@ -81,7 +76,7 @@ def export_variants(model: NHWCModel, saved: dict, work: Path) -> dict[str, Path
         result = quantizer.Quantizer(str(float_path), make_recipe()).quantize(enable_progress_report=False)
         paths[name].write_bytes(result.quantized_model)
     for path in paths.values():
-        write_metadata(path, saved)
+        write_metadata(path, settings_of(saved))
     return paths
 
 
@@ -143,7 +138,7 @@ def convert(checkpoint: Path, limit: int = 0, ship_to: Path = config.MODEL_FILE)
         if name == SHIPPED_VARIANT:
             check_agreement(reference, scores)
     shutil.copyfile(paths[SHIPPED_VARIANT], ship_to)
-    write_metadata(ship_to, saved)
+    write_metadata(ship_to, settings_of(saved))
     print(f"shipped the {SHIPPED_VARIANT} variant as {ship_to}")
     (checkpoint.parent / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

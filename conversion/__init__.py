@@ -1,0 +1,1 @@
+"""Converting models from other frameworks into what the function serves."""

@@ -1,0 +1,212 @@
+"""`make convert` on Keras models built here: converted, checked, then served unchanged by the function.
+
+Every model is made by the test (no downloads). Conversions run as the
+command does, in a fresh process; serving runs ``lambda_handler`` in another,
+with MODEL_PATH pointing at the result.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from clothing.images import InputPreparer, decode_image
+from clothing.labels import CLASSES
+from conversion import convert
+
+ROOT = convert.ROOT
+PICTURES = sorted((ROOT / "tests" / "images").glob("*.jpg"))
+
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # TensorFlow's and Keras's own
+              pytest.mark.filterwarnings("ignore::UserWarning")]
+
+
+def run_convert(*arguments) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conversion.convert", *map(str, arguments)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+SERVE = """
+import base64, json, sys
+import lambda_function
+answers = [lambda_function.lambda_handler({"image": base64.b64encode(open(p, "rb").read()).decode()}, None)
+           for p in sys.argv[1:]]
+print(json.dumps(answers))
+"""
+
+
+def served(model_path, pictures=PICTURES) -> list[dict]:
+    """The function's answers for ``pictures``, from a fresh process serving ``model_path``."""
+    env = {"PATH": os.environ["PATH"], "MODEL_PATH": str(model_path)}
+    result = subprocess.run([sys.executable, "-c", SERVE, *map(str, pictures)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def keras_probabilities(model, size: int, pictures=PICTURES) -> np.ndarray:
+    """Keras's answers for pictures prepared by the function's own code, as probabilities."""
+    prepare = InputPreparer(size)
+    scores = np.concatenate([np.asarray(model(prepare(decode_image(p.read_bytes(), size)), training=False))
+                             for p in pictures])
+    return scores if np.allclose(scores.sum(1), 1, atol=1e-3) else tf.nn.softmax(scores).numpy()
+
+
+def small_network(size: int | None, outputs: int, activation: str | None) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    image = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(image)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(image, keras.layers.Dense(outputs, activation=activation)(x))
+
+
+@pytest.fixture(scope="module")
+def logits_h5(tmp_path_factory):
+    """A model that ends in a plain Dense, as the course's does, saved as legacy .h5."""
+    model = small_network(64, len(CLASSES), None)
+    path = tmp_path_factory.mktemp("keras") / "logits.h5"
+    model.save(path)
+    return path, model
+
+
+def test_a_logits_model_is_served_as_probabilities_that_match_keras(logits_h5, tmp_path):
+    path, model = logits_h5
+    out = tmp_path / "model.tflite"
+    result = run_convert(path, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "softmax added to its logits" in result.stdout and "largest score difference" in result.stdout
+    answers = served(out)
+    assert all(list(answer) == list(CLASSES) for answer in answers)
+    got = np.array([[answer[label] for label in CLASSES] for answer in answers])
+    np.testing.assert_allclose(got.sum(1), 1, atol=1e-4)
+    np.testing.assert_allclose(got, keras_probabilities(model, 64), atol=0.02)
+
+
+def test_a_softmax_model_with_five_labels_is_served_with_those_labels(tmp_path):
+    model = small_network(48, 5, "softmax")
+    path = tmp_path / "five.keras"
+    model.save(path)
+    out = tmp_path / "five.tflite"
+    result = run_convert(path, "--out", out, "--labels", "cat,dog,fox,owl,yak")
+    assert result.returncode == 0, result.stderr
+    assert "softmax added" not in result.stdout
+    answers = served(out, PICTURES[:6])
+    assert [list(answer) for answer in answers] == [["cat", "dog", "fox", "owl", "yak"]] * 6
+    got = np.array([list(answer.values()) for answer in answers])
+    np.testing.assert_allclose(got, keras_probabilities(model, 48, PICTURES[:6]), atol=0.02)
+    settings = json.loads((tmp_path / "five.json").read_text())
+    assert (settings["input_size"], settings["scaling"]) == (48, "xception")
+
+
+def test_a_savedmodel_folder_and_a_labels_file_are_taken(logits_h5, tmp_path):
+    _, model = logits_h5
+    folder = tmp_path / "saved"
+    model.export(folder, format="tf_saved_model", verbose=False)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"class {i}" for i in range(10)) + "\n")
+    out = tmp_path / "saved.tflite"
+    result = run_convert(folder, "--out", out, "--labels", labels, "--float32")
+    assert result.returncode == 0, result.stderr
+    answers = served(out, PICTURES[:4])
+    assert list(answers[0]) == [f"class {i}" for i in range(10)]
+
+
+def test_a_model_of_any_input_size_needs_and_takes_input_size(tmp_path):
+    path = tmp_path / "open.keras"
+    small_network(None, 10, None).save(path)
+    refused = run_convert(path, "--out", tmp_path / "a.tflite")
+    assert refused.returncode == 1 and "--input-size" in refused.stderr.splitlines()[-1]
+    taken = run_convert(path, "--out", tmp_path / "b.tflite", "--input-size", "96")
+    assert taken.returncode == 0, taken.stderr
+    assert json.loads((tmp_path / "b.json").read_text())["input_size"] == 96
+
+
+def test_the_courses_xception_converts_within_two_minutes(tmp_path):
+    """Xception at 299 px with the course's head: an 83 MB .h5, as the course saved it."""
+    keras.utils.set_random_seed(0)
+    base = keras.applications.Xception(weights=None, include_top=False, input_shape=(299, 299, 3))
+    image = keras.Input((299, 299, 3))
+    features = keras.layers.GlobalAveragePooling2D()(base(image, training=False))
+    path = tmp_path / "xception_v4_large_08_0.894.h5"
+    keras.Model(image, keras.layers.Dense(10)(features)).save(path)
+    started = time.monotonic()
+    result = run_convert(path, "--out", tmp_path / "course.tflite", "--check-dir", ROOT / "tests" / "images")
+    seconds = time.monotonic() - started
+    print(f"\n{path.stat().st_size / 1e6:.0f} MB .h5 converted in {seconds:.0f} s: {result.stdout.strip()}")
+    assert result.returncode == 0, result.stderr
+    assert path.stat().st_size > 80e6 and seconds < 120
+
+
+def two_inputs(path):
+    first, second = keras.Input((32, 32, 3)), keras.Input((32, 32, 3))
+    keras.Model([first, second], keras.layers.Dense(10)(keras.layers.Flatten()(first + second))).save(path)
+
+
+def vector_input(path):
+    features = keras.Input((10,))
+    keras.Model(features, keras.layers.Dense(10)(features)).save(path)
+
+
+def wide_input(path):
+    image = keras.Input((32, 64, 3))
+    keras.Model(image, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(image))).save(path)
+
+
+def string_ops(folder):
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32)])
+        def serve(self, images):
+            return {"scores": tf.strings.to_number(tf.strings.as_string(tf.reduce_mean(images, axis=[1, 2])))}
+
+    module = Module()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+
+
+@pytest.mark.parametrize(("make", "name", "arguments", "message"), [
+    (None, "missing.h5", [], "no such file or folder"),
+    ("picture", "hat.jpg", [], "not a Keras model; give a .h5 or .keras file or a SavedModel folder"),
+    ("text", "notes.h5", [], "not a model Keras can read"),
+    (two_inputs, "two.keras", [], "2 inputs"),
+    (vector_input, "vector.keras", [], "an image input (batch, height, width, 3) is needed"),
+    (wide_input, "wide.keras", [], "only square inputs are served"),
+    ("logits", "logits.keras", ["--labels", "a,b"], "gives 10 scores but 2 labels were given"),
+    (string_ops, "strings", ["--labels", "a,b,c"], "not TF-Lite built-ins: AsString, StringToNumber"),
+])
+def test_what_cannot_be_served_is_refused_in_one_line_and_nothing_is_replaced(tmp_path, make, name, arguments,
+                                                                              message):
+    path = tmp_path / name
+    if make == "picture":
+        path.write_bytes(PICTURES[0].read_bytes())
+    elif make == "text":
+        path.write_text("not a model\n")
+    elif make == "logits":
+        small_network(32, 10, None).save(path)
+    elif make is not None:
+        make(path)
+    out = tmp_path / "clothing_model.tflite"
+    out.write_bytes(b"the model served until now")
+    (tmp_path / "clothing_model.json").write_text("{}")
+    result = run_convert(path, "--out", out, *arguments)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and last.startswith("convert: ") and message in last, result.stderr
+    assert "Traceback" not in result.stderr
+    assert out.read_bytes() == b"the model served until now"
+    assert (tmp_path / "clothing_model.json").read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".convert")) == []
+
+
+def test_the_agreement_check_refuses_another_answer_or_distant_scores():
+    reference = np.eye(4, dtype=np.float32)
+    with pytest.raises(convert.ConversionError, match="another top answer on 4 clear pictures"):
+        convert.check_agreement(reference, np.roll(reference, 1, axis=1))
+    with pytest.raises(convert.ConversionError, match="scores up to"):
+        convert.check_agreement(reference, reference * 0.95)
+    with pytest.raises(convert.ConversionError):
+        convert.check_agreement(reference, reference * np.nan)
+    unclear = np.array([[0.5, 0.49, 0.01]])  # Keras itself hesitates: the top answer may swap
+    assert convert.check_agreement(unclear, unclear[:, [1, 0, 2]]) == pytest.approx(0.01)
