@@ -22,6 +22,8 @@ ROOT = TESTS.parent
 IMAGES = TESTS / "images"
 EVENTS = ROOT / "events"
 HUGE_BYTES = 20 * 1024 * 1024
+# What the served model answers, in order: read from its settings file, as the function reads it.
+LABELS = tuple(json.loads((ROOT / "clothing_model.json").read_text())["labels"])
 
 
 def image_files() -> list[Path]:

@@ -15,10 +15,9 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 import lambda_function
-from clothing.labels import CLASSES
 from clothing.settings import ENVIRONMENT_VARIABLES
 from deploy.cost import monthly_bill
-from tests.conftest import ROOT
+from tests.conftest import LABELS, ROOT
 
 TEMPLATE = ROOT / "template.yaml"
 SAM = [sys.executable, "-m", "samcli"]
@@ -165,7 +164,7 @@ def test_the_templates_api_event_gets_a_200_from_the_handler(template, image_ser
     assert (event["httpMethod"], event["path"]) == ("POST", "/predict")
     response = lambda_function.lambda_handler(event, None)
     assert response["statusCode"] == 200
-    assert list(json.loads(response["body"])) == list(CLASSES)
+    assert list(json.loads(response["body"])) == list(LABELS)
 
 
 def test_the_template_sets_only_variables_the_function_reads(template):

@@ -13,9 +13,8 @@ import pytest
 import requests
 from botocore.config import Config
 
-from clothing.labels import CLASSES
 from scripts.serve import free_port, wait_for_port
-from tests.conftest import IMAGES, ROOT
+from tests.conftest import IMAGES, LABELS, ROOT
 
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
 
@@ -56,12 +55,12 @@ def test_boto3_invoke(emulator, image_server):
     response = client.invoke(FunctionName="function", Payload=payload)
     answer = json.loads(response["Payload"].read())
     assert "FunctionError" not in response
-    assert list(answer) == list(CLASSES)
+    assert list(answer) == list(LABELS)
 
 
 def test_plain_http_post(emulator):
     answer = requests.post(emulator + INVOCATIONS, json={"image": picture("hat-2.jpg")}, timeout=60).json()
-    assert list(answer) == list(CLASSES)
+    assert list(answer) == list(LABELS)
 
 
 def test_a_bad_event_gets_an_error_and_the_next_good_one_works(emulator, image_server):
@@ -70,7 +69,7 @@ def test_a_bad_event_gets_an_error_and_the_next_good_one_works(emulator, image_s
     broken = requests.post(emulator + INVOCATIONS, data=b"not json at all", timeout=60).json()
     assert broken["errorType"] == "Runtime.UnmarshalError"  # the runtime refuses it before the handler
     good = requests.post(emulator + INVOCATIONS, json={"url": f"{image_server}/images/skirt-2.jpg"}, timeout=60)
-    assert list(good.json()) == list(CLASSES)
+    assert list(good.json()) == list(LABELS)
 
 
 @pytest.mark.parametrize("argument", ["file", "url"])
@@ -81,7 +80,7 @@ def test_test_py_prints_the_answer(emulator, image_server, argument):
     result = subprocess.run([sys.executable, str(ROOT / "test.py"), target], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert list(json.loads(result.stdout)) == list(CLASSES)
+    assert list(json.loads(result.stdout)) == list(LABELS)
 
 
 def test_test_py_exits_non_zero_on_an_error_answer(emulator):

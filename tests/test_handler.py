@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 import lambda_function
-from clothing.labels import CLASSES
 from clothing.logs import InvocationFields, JsonFormatter
-from tests.conftest import IMAGES, load_event
+from tests.conftest import IMAGES, LABELS, load_event
 
 
 def b64(data: bytes) -> str:
@@ -34,7 +33,7 @@ def http_api_event(body: str, base64_encoded: bool = False) -> dict:
 
 
 def assert_scores(answer: dict) -> None:
-    assert list(answer) == list(CLASSES)
+    assert list(answer) == list(LABELS)
     assert all(type(score) is float for score in answer.values())
 
 
@@ -182,7 +181,7 @@ def test_logs_one_structured_line_per_request_with_stage_timings(image_server, c
     [record] = logged(caplog)
     assert record["message"] == "classified"
     assert record["function_request_id"] == context.aws_request_id
-    assert record["prediction"] in CLASSES
+    assert record["prediction"] in LABELS
     assert all(record[key] >= 0 for key in ("fetch_ms", "decode_ms", "inference_ms"))
 
 

@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lambda_function
-from clothing.labels import CLASSES
-from tests.conftest import IMAGES, load_event
+from tests.conftest import IMAGES, LABELS, load_event
 
 STATUSES = {400, 403, 413, 422, 502, 504}  # never 500: no input is unexpected
 JPEG = (IMAGES / "t-shirt-1.jpg").read_bytes()
@@ -94,7 +93,7 @@ def check_answer(answer: dict) -> None:
     if "error" in answer:
         assert answer["error"]["status"] in STATUSES and answer["error"]["message"]
     else:
-        assert list(answer) == list(CLASSES)
+        assert list(answer) == list(LABELS)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
