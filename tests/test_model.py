@@ -1,4 +1,10 @@
-"""The real model's behaviour on real pictures from the validation split: two per class."""
+"""The real model's behaviour on real pictures from the validation split: two per class.
+
+The pictures (``tests/images/<class>-1.jpg`` and ``-2.jpg``) are the first two of
+each class of the validation split by file name, a rule fixed before looking at
+any answer. The floors were set with them, before the model's answers were seen:
+about the shipped model's validation accuracy less what 20 pictures can vary by.
+"""
 
 import io
 import json
@@ -15,6 +21,8 @@ from clothing.settings import Settings
 from tests.conftest import image_files, label_of
 
 PICTURES = image_files()
+ACCURACY_FLOOR = 0.80  # of the 20 pictures, the model gets at least 16 right
+KEPT_FLOOR = 0.85  # and at least 17 of its 20 answers stay the same when the file is re-encoded or halved
 
 
 @pytest.fixture(scope="module")
@@ -38,24 +46,35 @@ def test_metadata_matches_the_model_and_the_contract(classifier):
     assert classifier.input_size == metadata["input_size"]
 
 
-@pytest.mark.parametrize("picture", PICTURES, ids=lambda p: p.stem)
-def test_pictures_get_their_label(classifier, picture):
-    assert predict(classifier, picture.read_bytes()) == label_of(picture)
+def predictions(classifier: Classifier, change=lambda data: data) -> list[bool]:
+    """For each picture, whether the model gives its label once ``change`` has been applied to the file."""
+    return [predict(classifier, change(p.read_bytes())) == label_of(p) for p in PICTURES]
 
 
-@pytest.mark.parametrize("picture", PICTURES, ids=lambda p: p.stem)
-def test_reencoding_at_low_quality_keeps_the_label(classifier, picture):
+def reencoded(data: bytes) -> bytes:
     out = io.BytesIO()
-    Image.open(picture).save(out, "JPEG", quality=30)
-    assert predict(classifier, out.getvalue()) == label_of(picture)
+    Image.open(io.BytesIO(data)).save(out, "JPEG", quality=30)
+    return out.getvalue()
 
 
-@pytest.mark.parametrize("picture", PICTURES, ids=lambda p: p.stem)
-def test_halving_the_size_keeps_the_label(classifier, picture):
-    img = Image.open(picture)
+def halved(data: bytes) -> bytes:
+    img = Image.open(io.BytesIO(data))
     out = io.BytesIO()
     img.resize((img.width // 2, img.height // 2), Image.Resampling.LANCZOS).save(out, "JPEG", quality=90)
-    assert predict(classifier, out.getvalue()) == label_of(picture)
+    return out.getvalue()
+
+
+def test_accuracy_on_the_test_pictures_is_at_least_its_floor(classifier):
+    right = predictions(classifier)
+    assert sum(right) / len(right) >= ACCURACY_FLOOR, [p.stem for p, ok in zip(PICTURES, right, strict=True)
+                                                        if not ok]
+
+
+@pytest.mark.parametrize("change", [reencoded, halved], ids=["jpeg-quality-30", "halved"])
+def test_most_answers_survive_reencoding_and_halving(classifier, change):
+    before, after = predictions(classifier), predictions(classifier, change)
+    kept = sum(a == b for a, b in zip(before, after, strict=True)) / len(PICTURES)
+    assert kept >= KEPT_FLOOR
 
 
 def test_scores_are_probabilities(classifier):
