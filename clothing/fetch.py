@@ -101,17 +101,18 @@ class PinnedConnection:
     held_socket: socket.socket | None = None
 
     def open_socket(self) -> socket.socket:
-        """The first of the checked addresses that accepts a connection (Lambda has no IPv6 route, say)."""
-        for address in self.addresses:
-            try:
-                timeout = min(self.connect_timeout, self.deadline.remaining())
-                self.held_socket = socket.create_connection((address, self.port), timeout)
-                self.deadline.watch(self.held_socket)
-                return self.held_socket
-            except OSError as error:
-                if address == self.addresses[-1] or isinstance(error, TimeoutError):
-                    raise
-        raise OSError("no address")  # unreachable: addresses is never empty
+        """A connection to the first checked address that takes one (Lambda has no IPv6 route, say)."""
+        *others, last = self.addresses
+        for address in others:
+            with contextlib.suppress(OSError):
+                return self._connect(address)
+        return self._connect(last)
+
+    def _connect(self, address: str) -> socket.socket:
+        timeout = min(self.connect_timeout, self.deadline.remaining())
+        self.held_socket = socket.create_connection((address, self.port), timeout)
+        self.deadline.watch(self.held_socket)
+        return self.held_socket
 
     def close(self) -> None:
         self.sock = None
