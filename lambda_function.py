@@ -15,6 +15,7 @@ import gc
 
 gc.disable()
 
+import os
 import time
 
 from clothing.addresses import AddressPolicy
@@ -24,19 +25,23 @@ from clothing.events import Request, error_body, is_proxy_event, parse_event, re
 from clothing.fetch import Fetcher
 from clothing.images import decode_image
 from clothing.logs import json_logger
-from clothing.settings import Settings
+from clothing.settings import Settings, interpreter_threads
 
 RESERVED_SECONDS = 1.0  # of the function's remaining time, kept for decoding and inference
 
 settings = Settings.from_environment()
 logger, invocation = json_logger("clothing-classifier")
-classifier = Classifier(settings.model_path, settings.interpreter_threads)
+threads, threads_reason = interpreter_threads(settings.interpreter_threads,
+                                              os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+classifier = Classifier(settings.model_path, threads)
 fetcher = Fetcher(
     AddressPolicy(allow_private=settings.allow_private_urls, ports=settings.allowed_ports),
     max_bytes=settings.max_image_bytes,
     connect_timeout=settings.connect_timeout,
     max_redirects=settings.max_redirects,
 )
+logger.info("ready", extra={"fields": {"model": os.path.basename(settings.model_path), "labels": len(classifier.labels),
+                                       "interpreter_threads": threads, "threads_reason": threads_reason}})
 gc.freeze()
 gc.enable()
 

@@ -19,13 +19,34 @@ ENVIRONMENT_VARIABLES = (
 ENVIRONMENT_PREFIXES = ("AWS_LAMBDA_",)
 
 
+LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one vCPU's worth of CPU at 1,769 MB, in proportion below and above
+LAMBDA_MAX_VCPUS = 6
+
+
+def interpreter_threads(setting: str, memory_mb: str | None) -> tuple[int, str]:
+    """How many threads the interpreter uses, and why: a number as set, or ``auto``.
+
+    ``auto`` takes the whole vCPUs Lambda gives at the function's memory size,
+    at least one: below 1,769 MB a second thread only competes with the first
+    for the same share of one CPU (``python -m benchmarks.memory`` measures it).
+    Outside Lambda, with no memory size, the CPUs this process may use.
+    """
+    if setting.strip().lower() != "auto":
+        return int(setting), "INTERPRETER_THREADS"
+    if memory_mb:
+        vcpus = int(memory_mb) / LAMBDA_MB_PER_VCPU
+        return max(1, min(int(vcpus), LAMBDA_MAX_VCPUS)), f"auto: {memory_mb} MB gives {vcpus:.2f} vCPUs"
+    cpus = len(os.sched_getaffinity(0))
+    return max(1, min(cpus, LAMBDA_MAX_VCPUS)), f"auto: {cpus} CPUs, no Lambda memory size"
+
+
 def _flag(name: str, default: bool = False) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
 
 
 class Settings(NamedTuple):
     model_path: str = os.path.join(PROJECT_ROOT, "clothing_model.tflite")
-    interpreter_threads: int = 2  # a second thread helps from about 1,769 MB of memory up (see README)
+    interpreter_threads: str = "auto"  # or a number; see interpreter_threads()
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 50_000_000  # a 48-megapixel phone photo still fits
     max_decode_bytes: int = 192 * 2**20  # memory one decode may take (a 12 MP WebP); see images.decode_cost
@@ -41,7 +62,7 @@ class Settings(NamedTuple):
         default = cls()
         return cls(
             model_path=env.get("MODEL_PATH", default.model_path),
-            interpreter_threads=int(env.get("INTERPRETER_THREADS", default.interpreter_threads)),
+            interpreter_threads=env.get("INTERPRETER_THREADS", default.interpreter_threads),
             max_image_bytes=int(env.get("MAX_IMAGE_BYTES", default.max_image_bytes)),
             max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", default.max_image_pixels)),
             max_decode_bytes=int(env.get("MAX_DECODE_BYTES", default.max_decode_bytes)),

@@ -31,7 +31,7 @@ import tensorflow as tf  # noqa: E402
 from clothing.classifier import Classifier, metadata_path, write_metadata  # noqa: E402
 from clothing.images import SCALINGS, InputPreparer, decode_image  # noqa: E402
 from clothing.labels import CLASSES  # noqa: E402
-from clothing.settings import DEFAULTS  # noqa: E402
+from clothing.settings import DEFAULTS, interpreter_threads  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_SCORE_DIFFERENCE = 0.02
@@ -166,8 +166,9 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
         staged.write_bytes(flatbuffer)
         write_metadata(staged, {"architecture": model.name, "input_size": size, "scaling": scaling,
                                 "labels": list(labels)})
+        threads, _ = interpreter_threads(DEFAULTS.interpreter_threads, None)  # as the function here would
         try:
-            classifier = Classifier(staged, DEFAULTS.interpreter_threads)
+            classifier = Classifier(staged, threads)
         except ValueError as error:
             raise ConversionError(f"the TF-Lite model cannot be served: {error}") from None
         converted, invoke = [], []
@@ -179,7 +180,7 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
         os.replace(metadata_path(staged), metadata_path(out))
         os.replace(staged, out)
     return {"pictures": len(pictures), "megabytes": out.stat().st_size / 1e6, "largest_difference": largest,
-            "invoke_ms": 1000 * statistics.median(invoke), "threads": DEFAULTS.interpreter_threads,
+            "invoke_ms": 1000 * statistics.median(invoke), "threads": threads,
             "softmax_added": add_softmax, "input_size": size}
 
 

@@ -115,7 +115,8 @@ def allowed_parameter_values(template: dict) -> list[dict[str, str]]:
 
 def test_every_allowed_parameter_value_passes_the_sam_transform_with_every_reference_resolved(template):
     combinations = allowed_parameter_values(template)
-    assert {"RequireApiKey": "false"} in combinations and {"RequireApiKey": "true"} in combinations
+    assert {c["RequireApiKey"] for c in combinations} == {"true", "false"}
+    assert {c["InterpreterThreads"] for c in combinations} >= {"auto", "1", "2"}
     for parameters in combinations:
         resources = deployed_resources(parameters)
         known = set(resources) | set(template["Parameters"]) | {
