@@ -26,7 +26,7 @@ import numpy as np
 import requests
 from PIL import Image
 
-from scripts import serve
+from scripts import limits, serve
 
 HANDLER = "lambda_function.lambda_handler"  # the course's, the floor's and ours (the Dockerfile's CMD) alike
 
@@ -78,13 +78,18 @@ def course_task_root() -> Path:
 class Emulator:
     """One fresh emulator process running a task root's handler."""
 
-    def __init__(self, task_root: Path):
+    def __init__(self, task_root: Path, memory_mb: int | None = None, threads: int | None = None):
+        """With ``memory_mb``, under Lambda's limits for that size (scripts/limits.py)."""
         self.port = serve.free_port()
         command = serve.emulator_command(self.port, serve.free_port(), HANDLER)
-        env = serve.function_environment(task_root)
+        env = serve.function_environment(task_root, memory_mb or serve.DEFAULT_MEMORY_MB)
+        if threads:
+            env["INTERPRETER_THREADS"] = str(threads)
         self.started = time.perf_counter()
         self.process = subprocess.Popen(command, cwd=task_root, env=env, start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if memory_mb:  # before the first request: the emulator starts the runtime only then
+            limits.enter(memory_mb, f"clothing-bench-{self.port}", self.process.pid)
         self.url = f"http://127.0.0.1:{self.port}{INVOCATIONS}"
         serve.wait_for_port(self.port, self.process, timeout=60)
 
@@ -112,6 +117,7 @@ class Emulator:
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        limits.remove(f"clothing-bench-{self.port}")
 
 
 def invoke_time_ms(model: Path, threads: int = 2, runs: int = 50) -> float:

@@ -1,6 +1,6 @@
 """Serve the function under the real Lambda Runtime Interface Emulator, as its image would.
 
-    python scripts/serve.py [--port 8080]
+    python scripts/serve.py [--port 8080] [--memory MB]
 
 Builds a task folder (``build/task-<port>``, one per server) from exactly the
 files the Dockerfile copies, and an environment with exactly
@@ -9,6 +9,8 @@ so a file missing from COPY or a package missing from the requirements fails
 here as it would on Lambda. Then it hands over to the emulator (taken from the
 aws-sam-cli wheel), running the handler the Dockerfile's CMD names, with a
 clean environment that passes on only the variables the function reads.
+With ``--memory`` (``MEMORY=<MB> make serve``) it runs under the CPU share and
+memory limit Lambda gives at that size (``scripts/limits.py``).
 """
 
 import argparse
@@ -27,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from clothing.settings import ENVIRONMENT_PREFIXES, ENVIRONMENT_VARIABLES  # noqa: E402
+from scripts import limits  # noqa: E402
 from scripts.dockerfile import DockerfileError, Image, read_image  # noqa: E402
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -91,7 +94,10 @@ def fetch_emulator() -> Path:
     return EMULATOR
 
 
-def function_environment(task_root: Path) -> dict[str, str]:
+DEFAULT_MEMORY_MB = 1024  # template.yaml's MemorySize default, which the function sees when no size is given
+
+
+def function_environment(task_root: Path, memory_mb: int = DEFAULT_MEMORY_MB) -> dict[str, str]:
     """A clean environment, like the image's, with the variables the function reads."""
     env = {
         "PATH": f"{RUNTIME_VENV / 'bin'}:/usr/local/bin:/usr/bin:/bin",
@@ -100,7 +106,7 @@ def function_environment(task_root: Path) -> dict[str, str]:
         "LAMBDA_TASK_ROOT": str(task_root),
         "PYTHONPATH": str(task_root),
         "AWS_LAMBDA_FUNCTION_NAME": "clothing-classifier",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
         "AWS_REGION": "us-east-1",
     }
     env.update({k: v for k, v in os.environ.items()
@@ -144,6 +150,8 @@ def emulator_command(port: int, runtime_api_port: int, handler: str) -> list[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8080)))
+    parser.add_argument("--memory", type=int, default=int(os.environ.get("MEMORY") or 0),
+                        help="MB: run under Lambda's CPU share and memory limit for this size (default: no limits)")
     parser.add_argument("--runtime-api-port", type=int, default=0,
                         help="where the emulator serves the Lambda runtime API to the function (default: a free port)")
     args = parser.parse_args()
@@ -160,8 +168,13 @@ def main() -> None:
     command = emulator_command(args.port, args.runtime_api_port or free_port(), image.handler)
     print(f"serving {image.handler} on http://127.0.0.1:{args.port}/2015-03-31/functions/function/invocations",
           flush=True)
+    if args.memory:
+        try:
+            print(limits.enter(args.memory, f"clothing-serve-{args.port}"), flush=True)
+        except limits.LimitsUnavailable as error:
+            print(f"serving without Lambda's limits for {args.memory} MB: {error}", flush=True)
     os.chdir(task_root)
-    os.execve(command[0], command, function_environment(task_root))
+    os.execve(command[0], command, function_environment(task_root, args.memory or DEFAULT_MEMORY_MB))
 
 
 if __name__ == "__main__":
