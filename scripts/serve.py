@@ -36,6 +36,11 @@ DOCKERFILE = ROOT / "Dockerfile"
 BUILD = ROOT / "build"
 RUNTIME_VENV = BUILD / "runtime-venv"
 EMULATOR = BUILD / "aws-lambda-rie"
+# Installed files the function never opens (traced with strace while it starts and classifies): LiteRT's WebGPU
+# accelerator, its command-line tools, vendor accelerator plugins, ahead-of-time compilers. The Dockerfile deletes
+# the same ones; tests/test_dockerfile.py keeps the two lists alike.
+UNUSED_RUNTIME_FILES = ("ai_edge_litert/libLiteRtWebGpuAccelerator.so", "ai_edge_litert/tools",
+                        "ai_edge_litert/vendors", "ai_edge_litert/aot")
 
 
 def pinned(package: str) -> str:
@@ -62,9 +67,10 @@ def build_task_root(image: Image, task_root: Path) -> Path:
 
 
 def build_runtime_venv() -> Path:
-    """A virtualenv with requirements.txt and the runtime interface client; rebuilt when they change."""
+    """A virtualenv with requirements.txt and the runtime interface client, trimmed as the image is."""
     wanted = [pinned("awslambdaric")]
-    stamp = hashlib.sha256(((ROOT / "requirements.txt").read_text() + str(wanted)).encode()).hexdigest()
+    stamp = hashlib.sha256(((ROOT / "requirements.txt").read_text() + str(wanted) + str(UNUSED_RUNTIME_FILES))
+                           .encode()).hexdigest()
     stamp_file = RUNTIME_VENV / "requirements.sha256"
     if stamp_file.exists() and stamp_file.read_text() == stamp:
         return RUNTIME_VENV
@@ -72,8 +78,15 @@ def build_runtime_venv() -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(RUNTIME_VENV)], check=True)
     pip = [str(RUNTIME_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "-r", str(ROOT / "requirements.txt"), *wanted], check=True)
+    for unused in UNUSED_RUNTIME_FILES:
+        path = site_packages() / unused
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
     stamp_file.write_text(stamp)
     return RUNTIME_VENV
+
+
+def site_packages() -> Path:
+    return next((RUNTIME_VENV / "lib").glob("python3*/site-packages"))
 
 
 def fetch_emulator() -> Path:

@@ -1,5 +1,6 @@
 """`make serve` reads the Dockerfile as Docker would, within a strict subset, and refuses the rest clearly."""
 
+import re
 import socket
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import sys
 import pytest
 
 from scripts.dockerfile import Copy, DockerfileError, read_image
-from scripts.serve import build_task_root
+from scripts.serve import UNUSED_RUNTIME_FILES, build_task_root
 from tests.conftest import ROOT
 
 
@@ -66,3 +67,10 @@ def test_a_second_server_on_a_busy_port_is_refused_in_one_line():
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.startswith(f"port {port} is in use") and len(result.stderr.splitlines()) == 1
+
+
+def test_the_image_deletes_the_same_unused_runtime_files_as_make_serve():
+    run_lines = [line for line in (ROOT / "Dockerfile").read_text().split("RUN ") if "rm -r" in line]
+    [trim] = run_lines
+    deleted = set(re.findall(r'"\$site/([^"]+)"', trim))
+    assert deleted == set(UNUSED_RUNTIME_FILES)

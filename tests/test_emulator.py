@@ -111,3 +111,11 @@ def test_test_py_says_a_mistyped_file_does_not_exist():
     result = run_test_py("nonexistent.jpg", port=free_port())
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["nonexistent.jpg: no such file (give a file or an http(s) URL)"]
+
+
+def test_the_runtime_serves_without_the_files_the_image_deletes(emulator):
+    from scripts.serve import UNUSED_RUNTIME_FILES, site_packages
+
+    assert not any((site_packages() / unused).exists() for unused in UNUSED_RUNTIME_FILES)
+    answer = requests.post(emulator + INVOCATIONS, json={"image": picture("shoes-1.jpg")}, timeout=60).json()
+    assert list(answer) == list(LABELS)
