@@ -19,7 +19,7 @@ LEARNING_RATE = 1e-3  # peak of the one-cycle schedule
 WEIGHT_DECAY = 0.02
 LABEL_SMOOTHING = 0.1
 DISTILLATION_WEIGHT = 0.7  # share of the teachers' scores in the target, when a run has teachers
-MAX_ASPECT_CHANGE = (4 / 3) ** 0.5  # of a training crop's aspect ratio, either way: at most 1.15:1
+CROP_ASPECT_RANGE = 4 / 3  # the widest training crop over the narrowest: at most about 1.15:1 either way
 EMA_DECAY = 0.995  # an exponential moving average of the weights is what gets exported
 
 MODEL_FILE = ROOT / "clothing_model.tflite"

@@ -41,17 +41,18 @@ def to_tensor(pixels: np.ndarray, prepare: InputPreparer) -> torch.Tensor:
 
 
 def augment(images: torch.Tensor, size: int, generator: torch.Generator,
-            max_aspect: float = config.MAX_ASPECT_CHANGE) -> torch.Tensor:
+            aspect_range: float = config.CROP_ASPECT_RANGE) -> torch.Tensor:
     """Random mild crops, horizontal flips and small brightness/contrast changes.
 
-    A crop keeps 50-100% of the picture's area with its aspect ratio changed by
-    a factor between ``1 / max_aspect`` and ``max_aspect`` (log-uniform), and is
-    resized to ``size`` in one batched ``grid_sample``.
+    A crop keeps 50-100% of the picture's area, its aspect ratio changed
+    log-uniformly so that the widest crop is ``aspect_range`` times the
+    narrowest (4/3: at most about 1.15:1 either way), and is resized to
+    ``size`` in one batched ``grid_sample``.
     """
     n = images.shape[0]
     rand = lambda: torch.rand(n, generator=generator)  # noqa: E731
     area = 0.5 + 0.5 * rand()
-    aspect = torch.exp((2 * rand() - 1) * np.log(max_aspect))
+    aspect = torch.exp((rand() - 0.5) * 2 * np.log(aspect_range) / 2)
     width = torch.sqrt(area * aspect).clamp(max=1.0)
     height = torch.sqrt(area / aspect).clamp(max=1.0)
     flip = torch.where(rand() < 0.5, -1.0, 1.0)
@@ -117,7 +118,7 @@ def targets(labels: torch.Tensor, images: torch.Tensor, teachers: list[torch.nn.
 
 def train(work: Path, seed: int, epochs: int = config.EPOCHS, limit: int = 0,
           architecture: str = config.ARCHITECTURE, input_size: int = config.INPUT_SIZE,
-          teachers: Sequence[Path] = (), max_aspect: float = config.MAX_ASPECT_CHANGE) -> dict:
+          teachers: Sequence[Path] = (), aspect_range: float = config.CROP_ASPECT_RANGE) -> dict:
     seed_everything(seed)
     work.mkdir(parents=True, exist_ok=True)
     train_file, val_file = data.prepare(input_size, limit=limit)
@@ -156,7 +157,7 @@ def train(work: Path, seed: int, epochs: int = config.EPOCHS, limit: int = 0,
         bar = tqdm(range(0, len(order), config.BATCH_SIZE), desc=f"epoch {epoch}/{epochs}")
         for start in bar:
             batch = order[start:start + config.BATCH_SIZE]
-            images = augment(to_tensor(train_pixels[batch.numpy()], prepare), input_size, generator, max_aspect)
+            images = augment(to_tensor(train_pixels[batch.numpy()], prepare), input_size, generator, aspect_range)
             loss = F.cross_entropy(model(images), targets(train_labels[batch], images, teacher_networks))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -194,11 +195,11 @@ if __name__ == "__main__":
     parser.add_argument("--input-size", type=int, default=config.INPUT_SIZE)
     parser.add_argument("--seed", type=int, default=config.SEED, help="orders, augments and starts the head")
     parser.add_argument("--work", type=Path, help="where checkpoints go (default: training/work/seed-<seed>)")
-    parser.add_argument("--max-aspect", type=float, default=config.MAX_ASPECT_CHANGE,
-                        help="largest factor by which a training crop's aspect ratio changes")
+    parser.add_argument("--aspect-range", type=float, default=config.CROP_ASPECT_RANGE,
+                        help="the widest training crop's aspect ratio over the narrowest's")
     parser.add_argument("--teacher", type=Path, action="append", default=[],
                         help="a finished run's folder whose best.pt teaches this run (repeatable)")
     args = parser.parse_args()
     work = args.work or config.run_dir(args.seed)
     train(work, args.seed, args.epochs, args.limit, args.architecture, args.input_size, args.teacher,
-          args.max_aspect)
+          args.aspect_range)
