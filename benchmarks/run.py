@@ -26,9 +26,12 @@ import numpy as np
 import requests
 from PIL import Image
 
+from clothing.settings import LAMBDA_MB_PER_VCPU
 from scripts import limits, serve
 
 HANDLER = "lambda_function.lambda_handler"  # the course's, the floor's and ours (the Dockerfile's CMD) alike
+# Without limits, the function sees this machine's cores: the memory size at which Lambda gives that many vCPUs.
+WHOLE_MACHINE_MB = (os.cpu_count() or 1) * LAMBDA_MB_PER_VCPU
 
 ROOT = serve.ROOT
 BENCH = ROOT / "build" / "bench"
@@ -82,7 +85,7 @@ class Emulator:
         """With ``memory_mb``, under Lambda's limits for that size (scripts/limits.py)."""
         self.port = serve.free_port()
         command = serve.emulator_command(self.port, serve.free_port(), HANDLER)
-        env = serve.function_environment(task_root, memory_mb or serve.DEFAULT_MEMORY_MB)
+        env = serve.function_environment(task_root, memory_mb or WHOLE_MACHINE_MB)
         if threads:
             env["INTERPRETER_THREADS"] = str(threads)
         self.started = time.perf_counter()
