@@ -105,9 +105,12 @@ _URL_SAFE = str.maketrans("-_", "+/")
 
 def _b64decode(text: str, what: str, max_image_bytes: int) -> bytes:
     """Standard or URL-safe base64, wrapped or not, padded or not, or a ``data:`` URL; refused by length first."""
+    encoded_limit = (max_image_bytes + 2) // 3 * 4
+    if len(text) > 2 * encoded_limit:  # far over, whatever line breaks it has: refused before any copy
+        raise ImageTooLarge(f"{what} is over the limit of {max_image_bytes} bytes")
     prefix = _DATA_URL.match(text)
     text = "".join(text[prefix.end() if prefix else 0:].split()).translate(_URL_SAFE)
-    if len(text) > (max_image_bytes + 2) // 3 * 4:
+    if len(text) > encoded_limit:
         raise ImageTooLarge(f"{what} is over the limit of {max_image_bytes} bytes")
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
