@@ -26,16 +26,17 @@ LAMBDA_MAX_VCPUS = 6
 def interpreter_threads(setting: str, memory_mb: str | None) -> tuple[int, str]:
     """How many threads the interpreter uses, and why: a number as set, or ``auto``.
 
-    ``auto`` takes the whole vCPUs Lambda gives at the function's memory size,
-    at least one: below 1,769 MB a second thread only competes with the first
-    for the same share of one CPU (``python -m benchmarks.memory`` measures it).
-    Outside Lambda, with no memory size, the CPUs this process may use.
+    ``auto`` takes the vCPUs Lambda gives at the function's memory size, to the
+    nearest whole one, at least one: measured under each size's CPU quota
+    (``python -m benchmarks.memory``, README), a second thread made the slowest
+    requests slower below about 1.5 vCPUs and faster above. Outside Lambda,
+    with no memory size, the CPUs this process may use.
     """
     if setting.strip().lower() != "auto":
         return int(setting), "INTERPRETER_THREADS"
     if memory_mb:
         vcpus = int(memory_mb) / LAMBDA_MB_PER_VCPU
-        return max(1, min(int(vcpus), LAMBDA_MAX_VCPUS)), f"auto: {memory_mb} MB gives {vcpus:.2f} vCPUs"
+        return max(1, min(int(vcpus + 0.5), LAMBDA_MAX_VCPUS)), f"auto: {memory_mb} MB gives {vcpus:.2f} vCPUs"
     cpus = len(os.sched_getaffinity(0))
     return max(1, min(cpus, LAMBDA_MAX_VCPUS)), f"auto: {cpus} CPUs, no Lambda memory size"
 

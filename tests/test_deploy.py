@@ -240,3 +240,9 @@ def test_the_cost_command_refuses_what_lambda_does_not_allow():
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 2 and allowed in result.stderr.splitlines()[-1], (arguments, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_make_serve_gives_the_function_the_templates_default_memory_size(template):
+    from scripts.serve import DEFAULT_MEMORY_MB
+
+    assert template["Parameters"]["MemorySize"]["Default"] == DEFAULT_MEMORY_MB

@@ -12,8 +12,8 @@ from tests.conftest import ROOT
 
 
 @pytest.mark.parametrize(("memory", "threads"), [
-    ("128", 1), ("1024", 1), ("1769", 1), ("3008", 1), ("3538", 2), ("5307", 3), ("10240", 5)])
-def test_auto_takes_the_whole_vcpus_lambda_gives_at_the_memory_size(memory, threads):
+    ("128", 1), ("768", 1), ("1024", 1), ("1769", 1), ("2048", 1), ("3008", 2), ("3538", 2), ("10240", 6)])
+def test_auto_takes_the_vcpus_lambda_gives_at_the_memory_size_to_the_nearest_whole_one(memory, threads):
     chosen, reason = interpreter_threads("auto", memory)
     assert chosen == threads and memory in reason
 
