@@ -32,10 +32,9 @@ from clothing.classifier import Classifier, metadata_path, write_metadata  # noq
 from clothing.images import SCALINGS, InputPreparer, decode_image  # noqa: E402
 from clothing.labels import CLASSES  # noqa: E402
 from clothing.settings import DEFAULTS, interpreter_threads  # noqa: E402
+from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_SCORE_DIFFERENCE = 0.02
-CLEAR_MARGIN = 0.02  # Keras's two best scores this far apart: TF-Lite must give the same top answer
 CHECK_PICTURES = 64
 PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 
@@ -116,12 +115,9 @@ def is_probabilities(scores: np.ndarray) -> bool:
 
 
 def check_agreement(reference: np.ndarray, converted: np.ndarray) -> float:
-    """The largest score difference; ConversionError when the converted model answers otherwise."""
-    ranked = np.sort(reference, axis=1)
-    clear = ranked[:, -1] - ranked[:, -2] > CLEAR_MARGIN
-    disagree = int((clear & (reference.argmax(1) != converted.argmax(1))).sum())
-    largest = float(np.abs(reference - converted).max())
-    if disagree or not largest <= MAX_SCORE_DIFFERENCE:  # NaN too
+    """The largest score difference; ConversionError unless the TF-Lite model agrees with Keras."""
+    disagree, largest, agrees = disagreement(reference, converted)
+    if not agrees:
         raise ConversionError(f"the TF-Lite model differs from Keras: another top answer on {disagree} clear "
                               f"pictures, scores up to {largest:.4f} apart (at most {MAX_SCORE_DIFFERENCE})")
     return largest

@@ -16,7 +16,7 @@ PICTURE = (IMAGES / "hat-1.jpg").read_bytes()
 
 
 def trickle(out, data: bytes, pause: float = 0.1, limit: float = 30.0) -> None:
-    """Send ``data`` a byte at a time, then repeat its last line, for at most ``limit`` seconds."""
+    """Send ``data`` a byte at a time, over and over, for at most ``limit`` seconds."""
     ends = time.monotonic() + limit
     while time.monotonic() < ends:
         for byte in data:

@@ -24,10 +24,8 @@ def emulator():
     """Base URL of the function under the real emulator; prints the time to its first answer."""
     port = free_port()
     env = {**os.environ, "ALLOW_PRIVATE_URLS": "true", "PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "serve.py"), "--runtime-api-port", str(free_port())],
-        env=env, start_new_session=True,
-    )
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py")], env=env,
+                               start_new_session=True)  # a free runtime API port: serve.py picks one
     try:
         wait_for_port(port, process, timeout=600)
         listening = time.monotonic()

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from clothing.addresses import AddressPolicy
-from clothing.errors import ImageTooLarge, UpstreamError, UpstreamTimeout, UrlRefused
+from clothing.errors import BadRequest, ImageTooLarge, UpstreamError, UpstreamTimeout, UrlRefused
 from clothing.fetch import Fetcher
 from scripts.serve import free_port
 from tests.hostile import PICTURE, hostile_host
@@ -87,7 +87,7 @@ def test_credentials_in_a_url_never_reach_the_message(hostile):
     with pytest.raises(UpstreamError) as caught:
         fetcher().fetch(url, timeout=DEADLINE)
     assert "secret" not in caught.value.message
-    with pytest.raises(Exception) as bad:
+    with pytest.raises(BadRequest) as bad:
         fetcher().fetch("http://user:secret@[::1/a.jpg", timeout=DEADLINE)
     assert "secret" not in str(bad.value)
 

@@ -27,11 +27,11 @@ from tqdm import tqdm
 from clothing.classifier import Classifier, write_metadata
 from clothing.images import InputPreparer
 from clothing.labels import CLASSES
+from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
 from training import config, data
 from training.model import NHWCModel, load_trained_network
 
 SHIPPED_VARIANT = "float16"  # chosen by size, speed and accuracy: see docs/model.md
-MAX_SCORE_DIFFERENCE = 0.02
 
 
 class ConversionMismatch(Exception):
@@ -94,16 +94,9 @@ def tflite_scores(model_path: Path, inputs: np.ndarray) -> tuple[np.ndarray, flo
 
 
 def check_agreement(reference: np.ndarray, converted: np.ndarray) -> tuple[int, float]:
-    """Raise ConversionMismatch unless scores are close and every clear top-1 answer agrees.
-
-    A top-1 answer is clear when PyTorch's two best scores are further apart
-    than the allowed score difference; closer than that, a flip is rounding.
-    """
-    top_two = np.sort(reference, axis=1)[:, -2:]
-    clear = (top_two[:, 1] - top_two[:, 0]) > MAX_SCORE_DIFFERENCE
-    disagreements = int(((reference.argmax(1) != converted.argmax(1)) & clear).sum())
-    max_difference = float(np.abs(reference - converted).max())
-    if disagreements or max_difference > MAX_SCORE_DIFFERENCE:
+    """Raise ConversionMismatch unless the TF-Lite model agrees with PyTorch (``conversion.agreement``)."""
+    disagreements, max_difference, agrees = disagreement(reference, converted)
+    if not agrees:
         raise ConversionMismatch(
             f"the TF-Lite model's top-1 answer differs from PyTorch's on {disagreements} validation "
             f"pictures; largest score difference {max_difference:.4f} (allowed {MAX_SCORE_DIFFERENCE})"
