@@ -21,7 +21,7 @@ import time
 from clothing.addresses import AddressPolicy
 from clothing.classifier import Classifier
 from clothing.errors import ClothingError, UpstreamTimeout
-from clothing.events import Request, error_body, is_proxy_event, parse_event, respond
+from clothing.events import Request, error_body, is_page_request, is_proxy_event, parse_event, respond
 from clothing.fetch import Fetcher
 from clothing.images import decode_image
 from clothing.logs import json_logger
@@ -49,6 +49,10 @@ gc.enable()
 def lambda_handler(event: dict, context: object = None) -> dict:
     """Scores for each class, or an error object; wrapped as an HTTP response for proxy events."""
     invocation.start(context)
+    if is_page_request(event):
+        from clothing.page import page_response  # read on the first GET, never at cold start
+
+        return page_response()
     is_proxy = is_proxy_event(event)
     try:
         request = parse_event(event, settings.max_image_bytes)

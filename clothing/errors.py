@@ -4,6 +4,7 @@
     ├── BadRequest                 400  malformed event or body
     │   └── UnsupportedScheme      400  a URL that is not http(s)
     ├── UrlRefused                 403  the address policy refuses the host
+    ├── MethodNotAllowed           405  an HTTP method other than POST (or GET, for the page)
     ├── ImageTooLarge              413  body or pixel count over the limit
     ├── NotAnImage                 422  content that is not a decodable image
     ├── UpstreamError              502  the image host failed or answered an error
@@ -34,6 +35,11 @@ class UnsupportedScheme(BadRequest):
 class UrlRefused(ClothingError):
     status = 403
     error_type = "UrlRefused"
+
+
+class MethodNotAllowed(ClothingError):
+    status = 405
+    error_type = "MethodNotAllowed"
 
 
 class ImageTooLarge(ClothingError):

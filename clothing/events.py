@@ -7,6 +7,7 @@ and get the class scores, or an error object, as the answer itself.
 Proxy events (API Gateway REST v1, HTTP API v2, function URLs) carry the
 same JSON in their body, or a raw image with an ``image/*`` content type,
 and get ``{"statusCode", "headers", "body"}`` with that same JSON as body.
+A proxy ``GET`` gets the page for people (``clothing/page.py``) instead.
 """
 
 import base64
@@ -15,7 +16,7 @@ import json
 import re
 from typing import NamedTuple
 
-from clothing.errors import BadRequest, ClothingError, ImageTooLarge
+from clothing.errors import BadRequest, ClothingError, ImageTooLarge, MethodNotAllowed
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -35,6 +36,21 @@ def is_proxy_event(event: object) -> bool:
     return isinstance(event, dict) and ("requestContext" in event or "httpMethod" in event)
 
 
+def http_method(event: object) -> str | None:
+    """A proxy event's HTTP method: REST APIs name it at the top, HTTP APIs and function URLs in the context."""
+    if not is_proxy_event(event):
+        return None
+    method = event.get("httpMethod")
+    context = event.get("requestContext")
+    if method is None and isinstance(context, dict) and isinstance(context.get("http"), dict):
+        method = context["http"].get("method")
+    return method.upper() if isinstance(method, str) else None
+
+
+def is_page_request(event: object) -> bool:
+    return http_method(event) == "GET"
+
+
 def parse_event(event: object, max_image_bytes: int) -> Request:
     """The request an event carries; BadRequest when it carries none."""
     if is_proxy_event(event):
@@ -43,6 +59,9 @@ def parse_event(event: object, max_image_bytes: int) -> Request:
 
 
 def _parse_proxy(event: dict, max_image_bytes: int) -> Request:
+    method = http_method(event)
+    if method not in (None, "POST"):
+        raise MethodNotAllowed(f"{method[:16]} is not allowed: POST a picture, or GET the page")
     headers, body = event.get("headers") or {}, event.get("body") or ""
     if not isinstance(headers, dict):
         raise BadRequest("the request's headers must be an object")

@@ -163,14 +163,17 @@ def emulator_command(port: int, runtime_api_port: int, handler: str) -> list[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8080)))
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("API_PORT", 3000)),
+                        help="where template.yaml's API (POST /predict, GET /) listens, as sam local start-api")
     parser.add_argument("--memory", type=int, default=int(os.environ.get("MEMORY") or 0),
                         help="MB: run under Lambda's CPU share and memory limit for this size (default: no limits)")
     parser.add_argument("--runtime-api-port", type=int, default=0,
                         help="where the emulator serves the Lambda runtime API to the function (default: a free port)")
     args = parser.parse_args()
-    if is_listening(args.port):
-        raise SystemExit(f"port {args.port} is in use, perhaps by another make serve: "
-                         f"try PORT={free_port()} make serve")
+    for port, variable in ((args.port, "PORT"), (args.api_port, "API_PORT")):
+        if is_listening(port):
+            raise SystemExit(f"port {port} is in use, perhaps by another make serve: "
+                             f"try {variable}={free_port()} make serve")
     try:
         image = read_image(DOCKERFILE)
     except DockerfileError as error:
@@ -179,15 +182,25 @@ def main() -> None:
     build_runtime_venv()
     fetch_emulator()
     command = emulator_command(args.port, args.runtime_api_port or free_port(), image.handler)
-    print(f"serving {image.handler} on http://127.0.0.1:{args.port}/2015-03-31/functions/function/invocations",
-          flush=True)
-    if args.memory:
-        try:
-            print(limits.enter(args.memory, f"clothing-serve-{args.port}"), flush=True)
-        except limits.LimitsUnavailable as error:
-            print(f"serving without Lambda's limits for {args.memory} MB: {error}", flush=True)
-    os.chdir(task_root)
-    os.execve(command[0], command, function_environment(task_root, args.memory or DEFAULT_MEMORY_MB))
+    emulator = subprocess.Popen(command, cwd=task_root,
+                                env=function_environment(task_root, args.memory or DEFAULT_MEMORY_MB))
+    try:
+        if args.memory:  # before the first request: the emulator starts the function only then
+            try:
+                print(limits.enter(args.memory, f"clothing-serve-{args.port}", emulator.pid), flush=True)
+            except limits.LimitsUnavailable as error:
+                print(f"serving without Lambda's limits for {args.memory} MB: {error}", flush=True)
+        wait_for_port(args.port, emulator, timeout=60)
+        function_url = f"http://127.0.0.1:{args.port}"
+        print(f"serving {image.handler} on {function_url}/2015-03-31/functions/function/invocations", flush=True)
+        print(f"the API on http://127.0.0.1:{args.api_port}/predict, its page on http://127.0.0.1:{args.api_port}/",
+              flush=True)
+        from scripts import gateway  # SAM's service takes 2 s to import: only when serving
+
+        gateway.serve(function_url, args.api_port, os.environ.get("API_KEY") or None)
+    finally:
+        emulator.terminate()
+        emulator.wait()
 
 
 if __name__ == "__main__":

@@ -4,8 +4,12 @@ The function under test may fetch from 127.0.0.1 only because the tests set
 ALLOW_PRIVATE_URLS before it is imported, as README.md says local testing should.
 """
 
+import base64
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -130,6 +134,42 @@ def image_server():
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@dataclass
+class Served:
+    """What `make serve` started: the function under the real emulator, and the template's API before it."""
+
+    function_url: str
+    api_url: str
+
+
+@pytest.fixture(scope="session")
+def served():
+    """`make serve`'s script on free ports; prints the time from the emulator listening to the first answer."""
+    import requests
+
+    from scripts.serve import free_port, wait_for_port
+
+    port, api_port = free_port(), free_port()
+    env = {**os.environ, "ALLOW_PRIVATE_URLS": "true", "PORT": str(port), "API_PORT": str(api_port)}
+    env.pop("API_KEY", None)
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py")], env=env,
+                               start_new_session=True)  # a free runtime API port: serve.py picks one
+    try:
+        wait_for_port(port, process, timeout=600)
+        listening = time.monotonic()
+        function_url = f"http://127.0.0.1:{port}"
+        picture = base64.b64encode((IMAGES / "pants-1.jpg").read_bytes()).decode()
+        first = requests.post(function_url + "/2015-03-31/functions/function/invocations",
+                              json={"image": picture}, timeout=60)
+        print(f"\nfirst answer {1000 * (time.monotonic() - listening):.0f} ms after the emulator listened "
+              f"(status {first.status_code})")
+        wait_for_port(api_port, process, timeout=60)
+        yield Served(function_url, f"http://127.0.0.1:{api_port}")
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
 
 
 @pytest.fixture

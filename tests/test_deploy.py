@@ -125,23 +125,44 @@ def test_every_allowed_parameter_value_passes_the_sam_transform_with_every_refer
         assert not any(dangling.values()), (parameters, dangling)
 
 
-def test_without_an_api_key_the_method_is_open_and_no_key_or_plan_exists():
+def methods_by_verb(resources: dict) -> dict[str, dict]:
+    return {r["Properties"]["HttpMethod"]: r["Properties"] for r in resources.values()
+            if r["Type"] == "AWS::ApiGateway::Method"}
+
+
+def test_without_an_api_key_both_methods_are_open_and_no_key_or_plan_exists():
     resources = deployed_resources({"RequireApiKey": "false"})
-    methods = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Method"]
-    assert [m["HttpMethod"] for m in methods] == ["POST"]
-    assert methods[0]["ApiKeyRequired"] is False
+    methods = methods_by_verb(resources)
+    assert sorted(methods) == ["GET", "POST"]
+    assert methods["POST"]["ApiKeyRequired"] is False and methods["GET"]["ApiKeyRequired"] is False
     kinds = {r["Type"] for r in resources.values()}
     assert not kinds & {"AWS::ApiGateway::ApiKey", "AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::UsagePlanKey"}
 
 
-def test_with_an_api_key_the_method_needs_it_and_a_usage_plan_caps_it():
+def test_with_an_api_key_predict_needs_it_the_page_does_not_and_a_usage_plan_caps_it():
     resources = deployed_resources({"RequireApiKey": "true"})
+    methods = methods_by_verb(resources)
+    assert methods["POST"]["ApiKeyRequired"] is True
+    assert methods["GET"]["ApiKeyRequired"] is False  # the page asks the person for the key
     by_type = {r["Type"]: r["Properties"] for r in resources.values()}
-    assert by_type["AWS::ApiGateway::Method"]["ApiKeyRequired"] is True
     plan = by_type["AWS::ApiGateway::UsagePlan"]
     assert plan["Throttle"] and plan["Quota"]
     assert by_type["AWS::ApiGateway::UsagePlanKey"]["KeyId"] == {"Ref": "ApiKey"}
     assert "AWS::ApiGateway::ApiKey" in by_type
+
+
+@pytest.mark.parametrize("require_api_key", ["true", "false"])
+def test_every_method_may_invoke_the_function_and_is_in_the_deployment(template, require_api_key):
+    resources = deployed_resources({"RequireApiKey": require_api_key})
+    source_arns = [r["Properties"]["SourceArn"]["Fn::Sub"] for r in resources.values()
+                   if r["Type"] == "AWS::Lambda::Permission"]
+    [deployment] = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Deployment"]
+    methods = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::ApiGateway::Method"}
+    for name, method in methods.items():
+        parent = method["ResourceId"]
+        path = "/" if "Fn::GetAtt" in parent else "/" + resources[parent["Ref"]]["Properties"]["PathPart"]
+        assert any(arn.endswith(f"/*/{method['HttpMethod']}{path}") for arn in source_arns), (name, source_arns)
+        assert name in deployment["DependsOn"]
 
 
 def test_changing_require_api_key_redeploys_the_stage():

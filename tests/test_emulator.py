@@ -3,40 +3,24 @@
 import base64
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import boto3
 import pytest
 import requests
 from botocore.config import Config
 
-from scripts.serve import free_port, wait_for_port
+from scripts.serve import free_port
 from tests.conftest import IMAGES, LABELS, ROOT
 
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    """Base URL of the function under the real emulator; prints the time to its first answer."""
-    port = free_port()
-    env = {**os.environ, "ALLOW_PRIVATE_URLS": "true", "PORT": str(port)}
-    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py")], env=env,
-                               start_new_session=True)  # a free runtime API port: serve.py picks one
-    try:
-        wait_for_port(port, process, timeout=600)
-        listening = time.monotonic()
-        url = f"http://127.0.0.1:{port}"
-        first = requests.post(url + INVOCATIONS, json={"image": picture("pants-1.jpg")}, timeout=60)
-        print(f"\nfirst answer {1000 * (time.monotonic() - listening):.0f} ms after the emulator listened "
-              f"(status {first.status_code})")
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
+@pytest.fixture
+def emulator(served):
+    """Base URL of the function under the real emulator, started as `make serve` starts it."""
+    return served.function_url
 
 
 def picture(name: str) -> str:
