@@ -2,8 +2,10 @@
 
 import base64
 import gc
+import hashlib
 import json
 import logging
+import re
 import time
 from datetime import UTC, datetime
 
@@ -215,3 +217,41 @@ def test_start_up_leaves_the_garbage_collector_on_with_its_objects_frozen():
     """The collector is off only while the module loads; a function that leaked cycles would grow until killed."""
     assert gc.isenabled()
     assert gc.get_freeze_count() > 10_000
+
+
+@pytest.mark.parametrize("event_file", ["apigateway-rest-predict.json", "apigateway-http-api.json"])
+def test_a_proxy_get_is_answered_with_the_page(context, event_file):
+    event = load_event(event_file)
+    if "httpMethod" in event:
+        event["httpMethod"] = "GET"
+    else:
+        event["requestContext"]["http"]["method"] = "GET"
+    response = lambda_function.lambda_handler(event, context)
+    assert response["statusCode"] == 200
+    assert response["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    assert response["body"].startswith("<!doctype html>")
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_other_methods_are_refused_with_a_405(context, method):
+    event = load_event("apigateway-rest-predict.json") | {"httpMethod": method}
+    response = lambda_function.lambda_handler(event, context)
+    assert response["statusCode"] == 405
+    assert json.loads(response["body"])["error"]["type"] == "MethodNotAllowed"
+
+
+def test_a_direct_event_with_a_method_field_is_still_a_classification_request(image_server, context):
+    answer = lambda_function.lambda_handler({"url": f"{image_server}/images/hat-1.jpg", "method": "GET"}, context)
+    assert list(answer) == list(LABELS)
+
+
+def test_the_pages_script_and_style_are_the_ones_its_policy_allows():
+    from clothing.page import page_response
+
+    response = page_response()
+    policy, html = response["headers"]["Content-Security-Policy"], response["body"]
+    for tag, directive in (("script", "script-src"), ("style", "style-src")):
+        [source] = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.DOTALL)
+        digest = base64.b64encode(hashlib.sha256(source.encode()).digest()).decode()
+        assert f"{directive} 'sha256-{digest}'" in policy
+    assert html.count("<script") == 1 and "src=" not in html.split("<script", 1)[1].split(">", 1)[0]

@@ -43,3 +43,10 @@ def refused(image_server) -> dict[str, dict]:
 def test_by_default_private_addresses_and_other_ports_are_refused(refused, target):
     assert refused[target]["error"]["type"] == "UrlRefused"
     assert refused[target]["error"]["status"] == 403
+
+
+def test_the_page_is_not_read_at_cold_start():
+    probe = "import sys, lambda_function; print('clothing.page' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env={"PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False"

@@ -11,6 +11,7 @@ list only points at pictures to look at: what a person decides goes into
 """
 
 import argparse
+import contextlib
 import csv
 import sys
 
@@ -35,7 +36,8 @@ INPUT_SIZE = 260
 @torch.no_grad()
 def features(pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """Pooled ImageNet features of every picture, averaged with its mirror image."""
-    network = build(ARCHITECTURE, INPUT_SIZE).eval()
+    with contextlib.redirect_stdout(sys.stderr):  # the model package prints as it loads; stdout is the list
+        network = build(ARCHITECTURE, INPUT_SIZE).eval()
     prepare = InputPreparer(INPUT_SIZE)
     pooled = []
     for start in tqdm(range(0, len(pixels), batch_size), desc="features"):

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from clothing.images import InputPreparer
 from clothing.labels import CLASSES
-from training import config, data
+from training import config, corrections, data
 from training.model import build, load_trained_network
 
 
@@ -118,13 +118,20 @@ def targets(labels: torch.Tensor, images: torch.Tensor, teachers: list[torch.nn.
 
 def train(work: Path, seed: int, epochs: int = config.EPOCHS, limit: int = 0,
           architecture: str = config.ARCHITECTURE, input_size: int = config.INPUT_SIZE,
-          teachers: Sequence[Path] = (), aspect_range: float = config.CROP_ASPECT_RANGE) -> dict:
+          teachers: Sequence[Path] = (), aspect_range: float = config.CROP_ASPECT_RANGE,
+          corrections_file: Path | None = corrections.CORRECTIONS) -> dict:
     seed_everything(seed)
     work.mkdir(parents=True, exist_ok=True)
     train_file, val_file = data.prepare(input_size, limit=limit)
     train_set, val_set = np.load(train_file), np.load(val_file)
     prepare = InputPreparer(input_size)
-    train_pixels, train_labels = train_set["pixels"], torch.from_numpy(train_set["labels"])
+    train_pixels, labels = train_set["pixels"], train_set["labels"]
+    if corrections_file and not limit:  # a --limit run holds a few pictures a class, not those the list names
+        keep, labels = corrections.apply(train_set["names"], labels, corrections.load(corrections_file))
+        train_pixels = train_pixels[keep] if len(keep) < len(train_pixels) else train_pixels
+        changed = int((labels != train_set["labels"][keep]).sum())
+        print(f"{corrections_file.name}: {changed} labels corrected, {len(train_set['labels']) - len(keep)} dropped")
+    train_labels = torch.from_numpy(labels)
     val_images, val_labels = to_tensor(val_set["pixels"], prepare), torch.from_numpy(val_set["labels"])
 
     # channels-last makes a training step about 1.4 times faster on CPU
@@ -199,7 +206,10 @@ if __name__ == "__main__":
                         help="the widest training crop's aspect ratio over the narrowest's")
     parser.add_argument("--teacher", type=Path, action="append", default=[],
                         help="a finished run's folder whose best.pt teaches this run (repeatable)")
+    parser.add_argument("--corrections", type=Path, default=corrections.CORRECTIONS,
+                        help="reviewed label corrections for the training split (--no-corrections: none)")
+    parser.add_argument("--no-corrections", dest="corrections", action="store_const", const=None)
     args = parser.parse_args()
     work = args.work or config.run_dir(args.seed)
     train(work, args.seed, args.epochs, args.limit, args.architecture, args.input_size, args.teacher,
-          args.aspect_range)
+          args.aspect_range, args.corrections)
