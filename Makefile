@@ -14,7 +14,7 @@ export CLOTHING_DATA ?= $(abspath $(wildcard ../shared/datasets/clothing-dataset
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
-serve: $(VENV)/.ready ## serve the function under the real Lambda emulator on PORT (default 8080); MEMORY=<MB> applies Lambda's limits
+serve: $(VENV)/.ready ## serve the function under the real Lambda emulator on PORT (default 8080), and its API and page on API_PORT (default 3000); MEMORY=<MB> applies Lambda's limits
 	$(VENV)/bin/python scripts/serve.py
 
 test: $(VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready lint ## run every test (serving, end to end, deployment, training smoke run, conversion)

@@ -8,8 +8,10 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
+from PIL import Image
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -17,7 +19,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from scripts import gateway
-from tests.conftest import IMAGES, ROOT, label_of
+from tests.conftest import IMAGES, LABELS, ROOT, label_of
 from tests.test_gateway import INVOCATIONS, running
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -117,3 +119,14 @@ def test_when_the_api_needs_a_key_the_page_asks_once_and_keeps_it_for_the_tab(se
         browser.find_element(By.ID, "file").send_keys(str(IMAGES / "pants-1.jpg"))
         assert first_bar(browser) == "pants"
         assert not browser.find_element(By.ID, "key").is_displayed()
+
+
+def test_a_photo_too_large_for_lambdas_request_limit_is_sent_smaller(served, browser, tmp_path):
+    photo = tmp_path / "large.jpg"
+    pixels = np.random.default_rng(0).integers(0, 256, (3000, 4000, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(photo, quality=95)
+    assert photo.stat().st_size > 6 * 2**20  # over what a Lambda request may carry, even before base64
+    open_page(browser, served.api_url)
+    browser.find_element(By.ID, "file").send_keys(str(photo))
+    assert first_bar(browser) in LABELS
+    assert browser.find_element(By.ID, "error").text == ""
