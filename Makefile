@@ -20,7 +20,8 @@ serve: $(VENV)/.ready ## serve the function under the real Lambda emulator on PO
 test: $(VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready lint ## run every test (serving, end to end, deployment, training smoke run, conversion)
 	$(VENV)/bin/python -m pytest
 	$(TRAIN_VENV)/bin/python -m pytest -p no:anyio training/tests
-	$(CONVERT_VENV)/bin/python -m pytest conversion/tests
+	$(CONVERT_VENV)/bin/python -m pytest -p no:anyio conversion/tests/test_convert.py  # TensorFlow and PyTorch
+	$(CONVERT_VENV)/bin/python -m pytest -p no:anyio conversion/tests/test_convert_torch.py  # crash in one process
 
 lint: $(VENV)/.ready ## ruff, hadolint and cfn-lint
 	$(VENV)/bin/ruff check .
@@ -33,8 +34,8 @@ model: $(TRAIN_VENV)/.ready $(VENV)/.ready ## train, convert and evaluate clothi
 	$(TRAIN_VENV)/bin/python -m training.convert
 	$(VENV)/bin/python -m training.evaluate
 
-convert: $(CONVERT_VENV)/.ready ## turn a Keras model (MODEL=file.h5, .keras or a SavedModel folder) into OUT (default clothing_model.tflite)
-	@test -n "$(MODEL)" || { echo 'usage: make convert MODEL=path/to/model.h5 [OUT=clothing_model.tflite] [ARGS="--labels a,b,c"]'; exit 2; }
+convert: $(CONVERT_VENV)/.ready ## turn a model (MODEL=file.h5, .keras, a SavedModel folder, .onnx or .pt2) into OUT (default clothing_model.tflite)
+	@test -n "$(MODEL)" || { echo 'usage: make convert MODEL=path/to/model.h5|.keras|.onnx|.pt2 [OUT=clothing_model.tflite] [ARGS="--labels a,b,c --scaling torch"]'; exit 2; }
 	$(CONVERT_VENV)/bin/python -m conversion.convert "$(MODEL)" --out "$(or $(OUT),clothing_model.tflite)" $(ARGS)
 
 bench: $(VENV)/.ready $(TRAIN_VENV)/.ready ## compare with the course's design; writes docs/benchmark.md

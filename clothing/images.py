@@ -10,16 +10,31 @@ resize is bilinear with antialiasing instead of nearest neighbour, which
 aliases badly when a large photo shrinks to 224 pixels.
 """
 
+import functools
 import warnings
 from io import BytesIO
 
 import numpy as np
 import PIL.WebPImagePlugin  # noqa: F401 - registers the WebP decoder: see below
-from keras_image_helper.helper import preprocessors as SCALINGS  # xception, resnet50, vgg16, inception_v3
+from keras_image_helper.helper import preprocessors
+from keras_image_helper.preprocessors import FunctionPreprocessor
 from PIL import Image, ImageOps
 
 from clothing.errors import ImageTooLarge, NotAnImage
 from clothing.settings import DEFAULTS
+
+_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def torch_scaling(pixels: np.ndarray) -> np.ndarray:
+    """PyTorch's ImageNet normalisation, as its models expect (Keras calls this mode "torch")."""
+    return (pixels / np.float32(255) - _IMAGENET_MEAN) / _IMAGENET_STD
+
+
+# How a model's input is scaled, by the name its settings file gives: keras-image-helper's
+# (xception, resnet50, vgg16, inception_v3), and PyTorch's.
+SCALINGS = {**preprocessors, "torch": functools.partial(FunctionPreprocessor, func=torch_scaling)}
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")

@@ -1,87 +1,66 @@
-"""Convert a Keras model to the TF-Lite file and settings file the function serves, checked against Keras.
+"""Convert a model to the TF-Lite file and settings file the function serves, checked against its framework.
 
     python -m conversion.convert MODEL [--out clothing_model.tflite] [--labels a,b,c] [--scaling xception]
                                        [--input-size N] [--float32] [--check-dir DIR]
 
-MODEL is a legacy ``.h5`` file, a native ``.keras`` file or a SavedModel folder.
-The input size comes from the model; the output is always probabilities: a
-model that ends in logits (as the course's does) gets a softmax added to the
-converted graph. Before anything is written, the TF-Lite model must agree with
-Keras on pictures prepared by the function's own code; the files are then
+MODEL is a Keras model (a legacy ``.h5`` file, a native ``.keras`` file or a
+SavedModel folder), an ONNX model (``.onnx``) or a PyTorch network saved with
+``torch.export.save`` (``.pt2``). The input size comes from the model; a
+channels-first input (``[1, 3, H, W]``, as PyTorch takes pictures) is turned
+to take the channels-last pictures the function prepares. The output is always
+probabilities: a model that ends in logits (as the course's does) gets a
+softmax added to the converted graph. Before anything is written, the TF-Lite
+model must agree with the model's own framework (Keras, ONNX Runtime or
+PyTorch) on pictures prepared by the function's own code; the files are then
 moved into place whole, so a failure never leaves a broken model behind.
 """
 
 import argparse
-import contextlib
-import io
 import os
-import re
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter; errors still show
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from clothing.classifier import Classifier, metadata_path, write_metadata  # noqa: E402
-from clothing.images import SCALINGS, InputPreparer, decode_image  # noqa: E402
-from clothing.labels import CLASSES  # noqa: E402
-from clothing.settings import DEFAULTS, interpreter_threads  # noqa: E402
-from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement  # noqa: E402
+from clothing.classifier import Classifier, metadata_path, write_metadata
+from clothing.images import SCALINGS, InputPreparer, decode_image
+from clothing.labels import CLASSES
+from clothing.settings import DEFAULTS, interpreter_threads
+from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
+from conversion.source import ConversionError, Source, first_line
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_PICTURES = 64
 PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
+FORMATS = "a .h5 or .keras file, a SavedModel folder, an .onnx file or a .pt2 file"
 
 
-class ConversionError(Exception):
-    """The model cannot be served: said in one line, and nothing is written."""
-
-
-def load(path: Path):
-    """A Keras model from a ``.h5`` or ``.keras`` file, or a SavedModel folder (wrapped as a Keras layer)."""
+def open_source(path: Path) -> Source:
+    """The model, opened by its own framework; each framework is imported only for its own files."""
     if not path.exists():
         raise ConversionError(f"{path}: no such file or folder")
-    if path.is_dir():
-        model = _load_saved_model(path)
-    elif path.suffix.lower() not in (".h5", ".keras"):
-        raise ConversionError(f"{path}: not a Keras model; give a .h5 or .keras file or a SavedModel folder")
-    else:
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except Exception as error:  # Keras raises many kinds for a file it cannot read
-            raise ConversionError(f"{path}: not a model Keras can read ({_first_line(error)})") from None
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ConversionError(f"{path}: the model has {len(model.inputs)} inputs and {len(model.outputs)} "
-                              "outputs; one image input and one output are needed")
-    return model
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix in (".h5", ".keras"):
+        from conversion.keras_source import open_keras
+
+        return open_keras(path)
+    if suffix in (".onnx", ".pt2", ".pt", ".pth"):
+        from conversion import torch_source
+
+        opener = {".onnx": torch_source.open_onnx, ".pt2": torch_source.open_pt2}.get(
+            suffix, torch_source.open_state_dict)
+        return opener(path)
+    raise ConversionError(f"{path}: not a model this converter reads; give {FORMATS}")
 
 
-def _load_saved_model(path: Path):
-    if not (path / "saved_model.pb").exists():
-        raise ConversionError(f"{path}: a folder, but not a SavedModel (no saved_model.pb)")
-    signature = tf.saved_model.load(str(path)).signatures.get("serving_default")
-    if signature is None:
-        raise ConversionError(f"{path}: the SavedModel has no serving_default signature")
-    inputs, outputs = signature.structured_input_signature[1], signature.structured_outputs
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ConversionError(f"{path}: the model has {len(inputs)} inputs and {len(outputs)} outputs; "
-                              "one image input and one output are needed")
-    [spec], [output_name] = inputs.values(), outputs
-    image = keras.Input(shape=spec.shape[1:], batch_size=spec.shape[0])
-    return keras.Model(image, keras.layers.TFSMLayer(path, call_endpoint="serving_default")(image)[output_name])
-
-
-def input_size(model, asked: int | None) -> int:
-    """The side of the square RGB picture the model takes, from its input shape or, if it leaves it open, asked."""
-    shape = list(model.inputs[0].shape)
+def input_size(shape: tuple, asked: int | None) -> int:
+    """The side of the square RGB picture the model takes, from its (NHWC) input shape or, if open, asked."""
     if len(shape) != 4 or shape[3] != 3:
-        raise ConversionError(f"the model takes {_shape(shape)}; an image input (batch, height, width, 3) is needed")
+        raise ConversionError(f"the model takes {_shape(shape)}; an image input (batch, height, width, 3) "
+                              "or (batch, 3, height, width) is needed")
     height, width = shape[1], shape[2]
     if height is None and width is None:
         if asked is None:
@@ -114,28 +93,18 @@ def is_probabilities(scores: np.ndarray) -> bool:
     return bool((scores >= 0).all() and np.allclose(scores.sum(axis=1), 1, atol=1e-3))
 
 
-def check_agreement(reference: np.ndarray, converted: np.ndarray) -> float:
-    """The largest score difference; ConversionError unless the TF-Lite model agrees with Keras."""
+def softmax(scores: np.ndarray) -> np.ndarray:
+    exponentials = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return exponentials / exponentials.sum(axis=1, keepdims=True)
+
+
+def check_agreement(reference: np.ndarray, converted: np.ndarray, framework: str = "Keras") -> float:
+    """The largest score difference; ConversionError unless the TF-Lite model agrees with the source."""
     disagree, largest, agrees = disagreement(reference, converted)
     if not agrees:
-        raise ConversionError(f"the TF-Lite model differs from Keras: another top answer on {disagree} clear "
+        raise ConversionError(f"the TF-Lite model differs from {framework}: another top answer on {disagree} clear "
                               f"pictures, scores up to {largest:.4f} apart (at most {MAX_SCORE_DIFFERENCE})")
     return largest
-
-
-def to_tflite(model, size: int, add_softmax: bool, float16: bool) -> bytes:
-    """The model as TF-Lite, taking one picture of ``size``, ending in a softmax if it did not."""
-    served = keras.Sequential([keras.Input((size, size, 3), batch_size=1, name="image"), model,
-                               *([keras.layers.Softmax()] if add_softmax else [])])
-    converter = tf.lite.TFLiteConverter.from_keras_model(served)
-    if float16:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the SavedModel it passes through
-            return converter.convert()
-    except Exception as error:  # the converter's errors name the op and the layer; its first lines say which
-        raise ConversionError(f"TF-Lite cannot convert the model: {_conversion_failure(error)}") from None
 
 
 def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: str = "xception",
@@ -143,24 +112,28 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
     """Convert, check, then move the model and its settings file into place; returns what it measured."""
     if scaling not in SCALINGS:
         raise ConversionError(f"unknown --scaling {scaling!r}; known: {', '.join(SCALINGS)}")
-    network = load(model)
-    size = input_size(network, asked_size)
-    outputs = network.outputs[0].shape[-1]
-    if outputs != len(labels):
-        raise ConversionError(f"the model gives {outputs} scores but {len(labels)} labels were given")
+    source = open_source(model)
+    size = input_size(source.input_shape, asked_size)
     prepare = InputPreparer(size, scaling)
     pictures = check_pictures(check_dir)
     batches = [prepare(decode_image(picture.read_bytes(), size)) for picture in pictures]
-    raw = np.concatenate([np.asarray(network(batch, training=False)) for batch in batches])
+    try:
+        raw = np.concatenate([np.asarray(source.scores(batch), dtype=np.float32) for batch in batches])
+    except Exception as error:  # the framework's own error for an input it cannot take
+        raise ConversionError(f"{source.framework} cannot run the model on {size}x{size} pictures "
+                              f"({first_line(error)})") from None
+    if raw.ndim != 2 or raw.shape[1] != len(labels):
+        raise ConversionError(f"the model gives {raw.shape[-1]} scores but {len(labels)} labels were given")
     add_softmax = not is_probabilities(raw)
-    reference = tf.nn.softmax(raw).numpy() if add_softmax else raw
-    flatbuffer = to_tflite(network, size, add_softmax, float16)
+    reference = softmax(raw) if add_softmax else raw
+    flatbuffer = source.to_tflite(size, add_softmax, float16)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".convert-") as scratch:
         staged = Path(scratch) / out.name
         staged.write_bytes(flatbuffer)
-        write_metadata(staged, {"architecture": model.name, "input_size": size, "scaling": scaling,
+        write_metadata(staged, {"architecture": model.name, "source": source.framework, "input_size": size,
+                                "scaling": scaling,
                                 "labels": list(labels)})
         threads, _ = interpreter_threads(DEFAULTS.interpreter_threads, None)  # as the function here would
         try:
@@ -172,12 +145,13 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
             started = time.perf_counter()
             converted.append(classifier.scores(batch))
             invoke.append(time.perf_counter() - started)
-        largest = check_agreement(reference, np.stack(converted))
+        largest = check_agreement(reference, np.stack(converted), source.framework)
         os.replace(metadata_path(staged), metadata_path(out))
         os.replace(staged, out)
     return {"pictures": len(pictures), "megabytes": out.stat().st_size / 1e6, "largest_difference": largest,
             "invoke_ms": 1000 * statistics.median(invoke), "threads": threads,
-            "softmax_added": add_softmax, "input_size": size}
+            "softmax_added": add_softmax, "input_size": size, "framework": source.framework,
+            "channels_first": source.channels_first}
 
 
 def read_labels(text: str) -> tuple[str, ...]:
@@ -194,35 +168,23 @@ def _shape(shape: list) -> str:
     return "(" + ", ".join("any" if side is None else str(side) for side in shape) + ")"
 
 
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-
-
-def _conversion_failure(error: BaseException) -> str:
-    """The operations TF-Lite lacks and the model's layer that uses them, as the converter names them."""
-    text = str(error)
-    ops = re.search(r"TF Select ops: ([\w, ]+)", text) or re.search(r"'tf\.(\w+)' op is neither", text)
-    layer = re.search(r"sequential(?:_\d+)?/[\w.-]+/([\w.-]+)/", text)
-    if ops:
-        where = f" (in layer {layer.group(1)})" if layer else ""
-        return f"it uses operations that are not TF-Lite built-ins: {ops.group(1)}{where}"
-    return _first_line(error)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", type=Path, help="a .h5 or .keras file, or a SavedModel folder")
+    parser.add_argument("model", type=Path, help=FORMATS)
     parser.add_argument("--out", type=Path, default=ROOT / "clothing_model.tflite",
                         help="the TF-Lite file; its settings file goes beside it, with .json")
     parser.add_argument("--labels", type=read_labels, default=CLASSES,
                         help="a,b,c or a file with one label a line, in the model's output order "
                              "(default: the ten clothing classes)")
     parser.add_argument("--scaling", default="xception", choices=sorted(SCALINGS),
-                        help="keras-image-helper's preprocessing the model was trained with")
+                        help="how the model's input was scaled in training: keras-image-helper's modes, "
+                             "or torch for PyTorch's ImageNet normalisation")
     parser.add_argument("--input-size", type=int, help="only for a model that takes pictures of any size")
     parser.add_argument("--float32", dest="float16", action="store_false",
                         help="keep 32-bit weights (default: float16 weights, half the file)")
     parser.add_argument("--check-dir", type=Path, help="pictures to check the conversion with")
+    parser.add_argument("--compare-runtimes", action="store_true",
+                        help="for an .onnx model: cold start and peak memory under LiteRT and ONNX Runtime")
     args = parser.parse_args(argv)
     try:
         report = convert(args.model, args.out, args.labels, args.scaling, args.input_size, args.float16,
@@ -231,10 +193,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"convert: {error}; nothing was written", file=sys.stderr)
         return 1
     print(f"{args.out}: {report['megabytes']:.1f} MB, {report['input_size']} px, {len(args.labels)} labels"
+          f"{', channels-first input turned channels-last' if report['channels_first'] else ''}"
           f"{', softmax added to its logits' if report['softmax_added'] else ''}")
-    print(f"checked against Keras on {report['pictures']} pictures: largest score difference "
+    print(f"checked against {report['framework']} on {report['pictures']} pictures: largest score difference "
           f"{report['largest_difference']:.4f}; median invoke {report['invoke_ms']:.1f} ms with "
           f"{report['threads']} threads")
+    if args.compare_runtimes and args.model.suffix.lower() == ".onnx":
+        from conversion import runtimes
+
+        print(runtimes.report(runtimes.compare(args.out, args.model)))
     return 0
 
 

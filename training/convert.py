@@ -16,20 +16,18 @@ import sys
 import time
 from pathlib import Path
 
-import litert_torch
 import numpy as np
 import torch
-from ai_edge_quantizer import quantizer, recipe, recipe_manager
-from ai_edge_quantizer.algorithm_manager import AlgorithmName
-from ai_edge_quantizer.qtyping import TFLOperationName
+from ai_edge_quantizer import quantizer, recipe
 from tqdm import tqdm
 
 from clothing.classifier import Classifier, write_metadata
 from clothing.images import InputPreparer
 from clothing.labels import CLASSES
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
+from conversion.litert import ServedNetwork, export, float16_recipe
 from training import config, data
-from training.model import NHWCModel, load_trained_network
+from training.model import load_trained_network
 
 SHIPPED_VARIANT = "float16"  # chosen by size, speed and accuracy: see docs/model.md
 
@@ -38,24 +36,15 @@ class ConversionMismatch(Exception):
     """The TF-Lite model does not answer as the trained network does."""
 
 
-def load_trained(checkpoint: Path) -> tuple[NHWCModel, dict]:
+def load_trained(checkpoint: Path) -> tuple[ServedNetwork, dict]:
     network, saved = load_trained_network(checkpoint)
-    return NHWCModel(network).eval(), saved
+    return ServedNetwork(network).eval(), saved
 
 
 def settings_of(saved: dict) -> dict:
     """What the function reads beside the model, for a training checkpoint."""
     return {"architecture": saved["architecture"], "input_size": saved["input_size"], "scaling": "xception",
             "labels": list(CLASSES)}
-
-
-def float16_recipe():
-    manager = recipe_manager.RecipeManager()
-    manager.add_weight_only_config(
-        regex=".*", operation_name=TFLOperationName.ALL_SUPPORTED, num_bits=16,
-        algorithm_key=AlgorithmName.FLOAT_CASTING,
-    )
-    return manager.get_quantization_recipe()
 
 
 VARIANT_RECIPES = {
@@ -65,11 +54,10 @@ VARIANT_RECIPES = {
 }
 
 
-def export_variants(model: NHWCModel, saved: dict, work: Path) -> dict[str, Path]:
+def export_variants(model: ServedNetwork, saved: dict, work: Path) -> dict[str, Path]:
     """The float32 model and each quantized variant, each with its metadata file."""
     size = saved["input_size"]
-    float_path = work / "model-float32.tflite"
-    litert_torch.convert(model, (torch.zeros(1, size, size, 3),)).export(str(float_path))
+    float_path = export(model, size, work / "model-float32.tflite")
     paths = {"float32": float_path}
     for name, make_recipe in VARIANT_RECIPES.items():
         paths[name] = work / f"model-{name}.tflite"

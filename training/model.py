@@ -33,13 +33,3 @@ def load_trained_network(checkpoint: Path) -> tuple[EfficientNet, dict]:
     network.load_state_dict(saved["model"])
     return network, saved
 
-
-class NHWCModel(torch.nn.Module):
-    """Takes NHWC input, as keras-image-helper makes it, and answers softmax scores."""
-
-    def __init__(self, network: torch.nn.Module):
-        super().__init__()
-        self.network = network
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.network(images.permute(0, 3, 1, 2)), dim=-1)

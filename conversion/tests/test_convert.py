@@ -6,9 +6,6 @@ with MODEL_PATH pointing at the result.
 """
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import keras
@@ -19,34 +16,10 @@ import tensorflow as tf
 from clothing.images import InputPreparer, decode_image
 from clothing.labels import CLASSES
 from conversion import convert
-
-ROOT = convert.ROOT
-PICTURES = sorted((ROOT / "tests" / "images").glob("*.jpg"))
+from conversion.tests.serving import PICTURES, ROOT, run_convert, served
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # TensorFlow's and Keras's own
               pytest.mark.filterwarnings("ignore::UserWarning")]
-
-
-def run_convert(*arguments) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conversion.convert", *map(str, arguments)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
-
-
-SERVE = """
-import base64, json, sys
-import lambda_function
-answers = [lambda_function.lambda_handler({"image": base64.b64encode(open(p, "rb").read()).decode()}, None)
-           for p in sys.argv[1:]]
-print(json.dumps(answers))
-"""
-
-
-def served(model_path, pictures=PICTURES) -> list[dict]:
-    """The function's answers for ``pictures``, from a fresh process serving ``model_path``."""
-    env = {"PATH": os.environ["PATH"], "MODEL_PATH": str(model_path)}
-    result = subprocess.run([sys.executable, "-c", SERVE, *map(str, pictures)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def keras_probabilities(model, size: int, pictures=PICTURES) -> np.ndarray:
@@ -169,10 +142,10 @@ def string_ops(folder):
 
 @pytest.mark.parametrize(("make", "name", "arguments", "message"), [
     (None, "missing.h5", [], "no such file or folder"),
-    ("picture", "hat.jpg", [], "not a Keras model; give a .h5 or .keras file or a SavedModel folder"),
+    ("picture", "hat.jpg", [], "not a model this converter reads; give a .h5 or .keras file, a SavedModel folder"),
     ("text", "notes.h5", [], "not a model Keras can read"),
     (two_inputs, "two.keras", [], "2 inputs"),
-    (vector_input, "vector.keras", [], "an image input (batch, height, width, 3) is needed"),
+    (vector_input, "vector.keras", [], "an image input (batch, height, width, 3) or (batch, 3, height, width)"),
     (wide_input, "wide.keras", [], "only square inputs are served"),
     ("logits", "logits.keras", ["--labels", "a,b"], "gives 10 scores but 2 labels were given"),
     (string_ops, "strings", ["--labels", "a,b,c"], "not TF-Lite built-ins: AsString, StringToNumber"),

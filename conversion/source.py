@@ -1,0 +1,24 @@
+"""What every model format gives the converter: its input's shape, its own answers, and itself as TF-Lite."""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+
+class ConversionError(Exception):
+    """The model cannot be served: said in one line, and nothing is written."""
+
+
+class Source(NamedTuple):
+    """A model opened by the framework it comes from."""
+
+    framework: str  # whose answers the converted model is checked against: "Keras", "PyTorch", "ONNX Runtime"
+    input_shape: tuple  # as the model declares it, None for an open side
+    channels_first: bool  # (batch, 3, height, width), as PyTorch takes pictures
+    scores: Callable[[np.ndarray], np.ndarray]  # the framework's answers for NHWC pictures
+    to_tflite: Callable[[int, bool, bool], bytes]  # (size, add_softmax, float16) -> a model taking NHWC pictures
+
+
+def first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
