@@ -2,7 +2,8 @@
 
 Inside Lambda, 127.0.0.1:9001 is the runtime API and the function's
 credentials sit in its environment; elsewhere 169.254.169.254 hands out
-credentials. So a URL's host is resolved here, every address it resolves to
+credentials, and on Azure 168.63.129.16, a public address, is the platform's
+own host service. So a URL's host is resolved here, every address it resolves to
 must be public, and the caller connects to the address that was checked,
 so a second DNS answer cannot differ from the first.
 """
@@ -19,6 +20,8 @@ Resolver = Callable[..., list]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 WEB_PORTS = (80, 443)
 METADATA_SERVICES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+# Public addresses that reach a cloud platform itself rather than the internet: Azure's host (WireServer).
+PLATFORM_SERVICES = {ipaddress.ip_address("168.63.129.16")}
 
 
 def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
@@ -44,7 +47,7 @@ def is_public(address: IPAddress) -> bool:
     inner = embedded_ipv4(address)
     if inner is not None:
         return is_public(inner) and (address.is_global or address.ipv4_mapped is not None)
-    return address.is_global and not (address.is_multicast or address.is_reserved)
+    return address.is_global and not (address.is_multicast or address.is_reserved or address in PLATFORM_SERVICES)
 
 
 def is_private(address: IPAddress) -> bool:

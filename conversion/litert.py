@@ -4,6 +4,8 @@ The one path both the training pipeline (``training.convert``) and ``make conver
 models) take, so that a network trained here and one brought by a user become TF-Lite the same way.
 """
 
+import contextlib
+import sys
 import tempfile
 from pathlib import Path
 
@@ -51,6 +53,6 @@ def to_float16(float32_file: Path) -> bytes:
 
 def to_tflite(network: torch.nn.Module, size: int, float16: bool) -> bytes:
     """``network`` (taking NHWC pictures) as TF-Lite bytes, with float16 weights unless asked otherwise."""
-    with tempfile.TemporaryDirectory(prefix="litert-") as scratch:
-        float32_file = export(network, size, Path(scratch) / "model.tflite")
+    with tempfile.TemporaryDirectory(prefix="litert-") as scratch, contextlib.redirect_stdout(sys.stderr):
+        float32_file = export(network, size, Path(scratch) / "model.tflite")  # its progress lines: not the report
         return to_float16(float32_file) if float16 else float32_file.read_bytes()

@@ -22,6 +22,8 @@ PUBLIC = ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:93.184.216
           "64:ff9b::5db8:d822"]  # NAT64 (DNS64 networks) of 93.184.216.34: judged by the address it carries
 NEVER_ALLOWED = [
     "169.254.169.254",  # cloud metadata service
+    "168.63.129.16",  # Azure's host service (WireServer): a public address that reaches the platform
+    "::ffff:168.63.129.16",
     "fd00:ec2::254",  # EC2 metadata over IPv6 (unique local)
     "fe80::1",
     "0.0.0.0",
