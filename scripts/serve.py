@@ -1,6 +1,6 @@
 """Serve the function under the real Lambda Runtime Interface Emulator, as its image would.
 
-    python scripts/serve.py [--port 8080] [--memory MB]
+    python scripts/serve.py [--port 8080] [--api-port 3000] [--memory MB]
 
 Builds a task folder (``build/task-<port>``, one per server) from exactly the
 files the Dockerfile copies, and an environment with exactly
@@ -10,7 +10,9 @@ here as it would on Lambda. Then it hands over to the emulator (taken from the
 aws-sam-cli wheel), running the handler the Dockerfile's CMD names, with a
 clean environment that passes on only the variables the function reads.
 With ``--memory`` (``MEMORY=<MB> make serve``) it runs under the CPU share and
-memory limit Lambda gives at that size (``scripts/limits.py``).
+memory limit Lambda gives at that size (``scripts/limits.py``). In front of
+it, template.yaml's API answers on ``--api-port`` as API Gateway would
+(``scripts/gateway.py``).
 """
 
 import argparse
