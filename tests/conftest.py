@@ -7,6 +7,7 @@ ALLOW_PRIVATE_URLS before it is imported, as README.md says local testing should
 import base64
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -170,6 +171,7 @@ def served():
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
+        shutil.rmtree(ROOT / "build" / f"task-{port}", ignore_errors=True)
 
 
 @pytest.fixture

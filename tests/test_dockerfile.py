@@ -1,5 +1,6 @@
 """`make serve` reads the Dockerfile as Docker would, within a strict subset, and refuses the rest clearly."""
 
+import itertools
 import re
 import socket
 import subprocess
@@ -8,7 +9,7 @@ import sys
 import pytest
 
 from scripts.dockerfile import Copy, DockerfileError, read_image
-from scripts.serve import UNUSED_RUNTIME_FILES, build_task_root
+from scripts.serve import UNUSED_RUNTIME_FILES, build_task_root, free_port
 from tests.conftest import ROOT
 
 
@@ -58,15 +59,18 @@ def test_what_make_serve_cannot_reproduce_is_refused_with_its_line(tmp_path, tex
         image_of(tmp_path, text)
 
 
-def test_a_second_server_on_a_busy_port_is_refused_in_one_line():
+@pytest.mark.parametrize("option", ["--port", "--api-port"])
+def test_a_second_server_on_a_busy_port_is_refused_in_one_line(option):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "serve.py"), "--port", str(port)],
+        ports = {"--port": str(free_port()), "--api-port": str(free_port())} | {option: str(port)}
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "serve.py"), *itertools.chain(*ports.items())],
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.startswith(f"port {port} is in use") and len(result.stderr.splitlines()) == 1
+    assert ("API_PORT=" in result.stderr) == (option == "--api-port")
 
 
 def test_the_image_deletes_the_same_unused_runtime_files_as_make_serve():

@@ -1,6 +1,7 @@
 """Lambda's CPU share and memory limit for a memory size, applied on this machine by `MEMORY=<MB> make serve`."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,7 +47,8 @@ def test_under_a_small_memory_size_a_bomb_kills_the_runtime_as_lambda_would_and_
     Image.new("RGBA", (5000, 5000), (200, 10, 10, 100)).save(bomb)
     port = free_port()
     process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py"), "--port", str(port),
-                                "--memory", "192"], env={**os.environ, "ALLOW_PRIVATE_URLS": "true"},
+                                "--api-port", str(free_port()), "--memory", "192"],
+                               env={**os.environ, "ALLOW_PRIVATE_URLS": "true"},
                                stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         wait_for_port(port, process, timeout=600)
@@ -66,3 +68,4 @@ def test_under_a_small_memory_size_a_bomb_kills_the_runtime_as_lambda_would_and_
         process.wait(timeout=10)
         process.stdout.close()
         limits.remove(f"clothing-serve-{port}")
+        shutil.rmtree(ROOT / "build" / f"task-{port}", ignore_errors=True)
