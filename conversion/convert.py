@@ -1,7 +1,7 @@
 """Convert a model to the TF-Lite file and settings file the function serves, checked against its framework.
 
     python -m conversion.convert MODEL [--out clothing_model.tflite] [--labels a,b,c] [--scaling xception]
-                                       [--input-size N] [--float32] [--check-dir DIR]
+                                       [--input-size N] [--float32] [--check-dir DIR] [--compare-runtimes]
 
 MODEL is a Keras model (a legacy ``.h5`` file, a native ``.keras`` file or a
 SavedModel folder), an ONNX model (``.onnx``) or a PyTorch network saved with

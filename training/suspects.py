@@ -50,10 +50,17 @@ def features(pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
 
 
 def out_of_fold_scores(features: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Each picture's class scores from a linear probe that never saw it."""
     classifier = LogisticRegression(C=0.5, max_iter=2000)
     standardized = (features - features.mean(0)) / (features.std(0) + 1e-6)
     splits = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return cross_val_predict(classifier, standardized, labels, cv=splits, method="predict_proba")
+
+
+def suspects(features: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The out-of-fold scores, and the pictures whose label they doubt, the most doubtful first."""
+    scores = out_of_fold_scores(features, labels, folds, seed)
+    return scores, find_label_issues(labels, scores, return_indices_ranked_by="self_confidence")
 
 
 def main() -> None:
@@ -65,10 +72,9 @@ def main() -> None:
     train_file = data.prepare_split("train", config.train_cache_size(INPUT_SIZE))
     split = np.load(train_file)
     labels = split["labels"]
-    scores = out_of_fold_scores(features(split["pixels"]), labels, args.folds, args.seed)
+    scores, ranked = suspects(features(split["pixels"]), labels, args.folds, args.seed)
     accuracy = (scores.argmax(1) == labels).mean()
     print(f"out-of-fold accuracy of the linear probe: {accuracy:.3f}", file=sys.stderr)
-    ranked = find_label_issues(labels, scores, return_indices_ranked_by="self_confidence")
     writer = csv.writer(sys.stdout)
     writer.writerow(["file", "label", "suggested", "label_score", "suggested_score"])
     for index in ranked:
