@@ -60,7 +60,7 @@ def out_of_fold_scores(features: np.ndarray, labels: np.ndarray, folds: int, see
 def suspects(features: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The out-of-fold scores, and the pictures whose label they doubt, the most doubtful first."""
     scores = out_of_fold_scores(features, labels, folds, seed)
-    return scores, find_label_issues(labels, scores, return_indices_ranked_by="self_confidence")
+    return scores, find_label_issues(labels, scores, return_indices_ranked_by="self_confidence", n_jobs=1)
 
 
 def main() -> None:
