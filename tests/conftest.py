@@ -9,10 +9,13 @@ import json
 import os
 import shutil
 import signal
+import socketserver
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -125,16 +128,24 @@ class ImageRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
+@contextmanager
+def in_background(server: socketserver.BaseServer) -> Iterator[str]:
+    """``server`` answering from a thread, as its base URL, until the block ends."""
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture(scope="session")
 def image_server():
     """Base URL of a real HTTP server on 127.0.0.1 serving the test pictures."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), ImageRequestHandler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with in_background(server) as url:
+        yield url
 
 
 @dataclass

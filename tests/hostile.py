@@ -5,12 +5,11 @@ writing once the client hangs up, and every loop of it is bounded in time.
 """
 
 import socketserver
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.conftest import IMAGES
+from tests.conftest import IMAGES, in_background
 
 PICTURE = (IMAGES / "hat-1.jpg").read_bytes()
 
@@ -73,9 +72,5 @@ def hostile_host() -> Iterator[str]:
     """Base URL of a running hostile host."""
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Hostile)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with in_background(server) as url:
+        yield url

@@ -4,9 +4,6 @@ import base64
 import json
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -15,7 +12,7 @@ from werkzeug.serving import make_server
 
 from scripts import gateway
 from scripts.serve import free_port
-from tests.conftest import IMAGES, LABELS, ROOT
+from tests.conftest import IMAGES, LABELS, ROOT, in_background
 from tests.test_deploy import SAM, SAM_ENV
 
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
@@ -83,15 +80,9 @@ def test_test_py_works_against_the_local_api(served):
     assert list(json.loads(result.stdout)) == list(LABELS)
 
 
-@contextmanager
-def running(app) -> Iterator[str]:
-    server = make_server("127.0.0.1", free_port(), app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def running(app):
+    """A Flask app served from a thread, as its base URL, until the block ends."""
+    return in_background(make_server("127.0.0.1", free_port(), app, threaded=True))
 
 
 def test_with_api_key_set_predict_needs_it_and_the_page_does_not(served):
@@ -132,17 +123,13 @@ class Recorder(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def recorded_events():
     """The events the gateway sends for a JSON and a raw JPEG POST /predict."""
-    recorder = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    threading.Thread(target=recorder.serve_forever, daemon=True).start()
-    api, keyed = gateway.load_api()
-    service = gateway.Gateway(api, keyed, f"http://127.0.0.1:{recorder.server_address[1]}", 0)
     Recorder.events.clear()
-    with running(service.create()) as url:
+    api, keyed = gateway.load_api()
+    recorder = in_background(ThreadingHTTPServer(("127.0.0.1", 0), Recorder))
+    with recorder as function_url, running(gateway.Gateway(api, keyed, function_url, 0).create()) as url:
         requests.post(f"{url}/predict?size=large", json={"url": "https://example.com/a.jpg"}, timeout=60)
         requests.post(f"{url}/predict", data=picture("pants-1.jpg"), headers={"Content-Type": "image/jpeg"},
                       timeout=60)
-    recorder.shutdown()
-    recorder.server_close()
     return list(Recorder.events)
 
 
