@@ -9,13 +9,25 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 # empty, and `make model` downloads the dataset into a cache folder (training/dataset.py).
 export CLOTHING_DATA ?= $(abspath $(wildcard ../shared/datasets/clothing-dataset-small))
 
-.PHONY: help serve test lint model convert bench deploy destroy cost
+GCF_VENV := build/gcf-venv
+GCF_PORT ?= 8081
+
+.PHONY: help serve test lint model convert bench deploy destroy cost package-gcf package-azure serve-gcf
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
 serve: $(VENV)/.ready ## serve the function under the real Lambda emulator on PORT (default 8080), and its API and page on API_PORT (default 3000); MEMORY=<MB> applies Lambda's limits
 	$(VENV)/bin/python scripts/serve.py
+
+package-gcf: $(VENV)/.ready ## build/gcf/: what Google Cloud Functions deploys (the image's code and model, main.py)
+	$(VENV)/bin/python -m scripts.package gcf
+
+package-azure: $(VENV)/.ready ## build/azure/: what Azure Functions deploys (the image's code and model, function_app.py, host.json)
+	$(VENV)/bin/python -m scripts.package azure
+
+serve-gcf: package-gcf $(GCF_VENV)/.ready ## serve build/gcf/ with functions-framework on GCF_PORT (default 8081), installed from its own requirements.txt
+	cd build/gcf && ../gcf-venv/bin/functions-framework --target predict --host 127.0.0.1 --port $(GCF_PORT)
 
 test: $(VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready lint ## run every test (serving, end to end, deployment, training smoke run, conversion)
 	$(VENV)/bin/python -m pytest
@@ -64,6 +76,11 @@ $(VENV)/.ready: requirements.txt requirements-dev.txt
 $(CONVERT_VENV)/.ready: conversion/requirements.txt
 	$(PYTHON) -m venv $(CONVERT_VENV)
 	$(CONVERT_VENV)/bin/pip install $(PIP_FLAGS) -r conversion/requirements.txt
+	touch $@
+
+$(GCF_VENV)/.ready: requirements.txt platforms/gcf/requirements.txt
+	$(PYTHON) -m venv $(GCF_VENV)
+	$(GCF_VENV)/bin/pip install $(PIP_FLAGS) -r requirements.txt -r platforms/gcf/requirements.txt
 	touch $@
 
 $(TRAIN_VENV)/.ready: training/requirements.txt

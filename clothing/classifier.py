@@ -6,6 +6,7 @@ or on ``tflite-runtime`` where only that one is installed.
 
 import json
 import os
+import threading
 
 import numpy as np
 from PIL import Image
@@ -50,12 +51,15 @@ class Classifier:
             )
         self._input_index = input_detail["index"]
         self._output_index = output_detail["index"]
+        # One request at a time in the interpreter: Google's and Azure's hosts may call from several threads.
+        self._lock = threading.Lock()
 
     def scores(self, batch: np.ndarray) -> np.ndarray:
         """Class scores for one prepared input of shape (1, size, size, 3)."""
-        self._interpreter.set_tensor(self._input_index, batch)
-        self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output_index)[0]
+        with self._lock:
+            self._interpreter.set_tensor(self._input_index, batch)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output_index)[0]
 
     def classify(self, picture: Image.Image) -> dict[str, float]:
         """``{label: score}`` in the model's label order, as plain floats."""

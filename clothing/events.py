@@ -8,6 +8,9 @@ Proxy events (API Gateway REST v1, HTTP API v2, function URLs) carry the
 same JSON in their body, or a raw image with an ``image/*`` content type,
 and get ``{"statusCode", "headers", "body"}`` with that same JSON as body.
 A proxy ``GET`` gets the page for people (``clothing/page.py``) instead.
+
+Google Cloud Functions and Azure Functions hand over a plain HTTP request:
+``check_method`` and ``parse_body`` read it by the same rules as a proxy event.
 """
 
 import base64
@@ -59,9 +62,7 @@ def parse_event(event: object, max_image_bytes: int) -> Request:
 
 
 def _parse_proxy(event: dict, max_image_bytes: int) -> Request:
-    method = http_method(event)
-    if method not in (None, "POST"):
-        raise MethodNotAllowed(f"{method[:16]} is not allowed: POST a picture, or GET the page")
+    check_method(http_method(event))
     headers, body = event.get("headers") or {}, event.get("body") or ""
     if not isinstance(headers, dict):
         raise BadRequest("the request's headers must be an object")
@@ -75,6 +76,17 @@ def _parse_proxy(event: dict, max_image_bytes: int) -> Request:
             raw = body.encode("utf-8")
         except UnicodeEncodeError:
             raise BadRequest("the request body is not valid text") from None
+    return parse_body(content_type, raw, max_image_bytes)
+
+
+def check_method(method: str | None) -> None:
+    """Only POST classifies (GET is the page's, answered before this); ``None`` is an event that names none."""
+    if method not in (None, "POST"):
+        raise MethodNotAllowed(f"{method[:16]} is not allowed: POST a picture, or GET the page")
+
+
+def parse_body(content_type: str, raw: bytes, max_image_bytes: int) -> Request:
+    """An HTTP body, from any platform: JSON fields, or an image with an ``image/*`` content type."""
     if content_type.lower().startswith("image/"):
         if not raw:
             raise BadRequest("the request body is empty")

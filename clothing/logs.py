@@ -6,6 +6,11 @@ log queries written for Powertools work here. Powertools itself is not used:
 importing it adds about 60 ms to every cold start
 (``python -X importtime -c "import aws_lambda_powertools"``), a sixth of this
 function's whole start-up; the standard library does the same here.
+
+The other platforms read logs their own way: Google Cloud Logging takes a
+JSON line's ``severity`` as its level (``json_logger(level_key="severity")``),
+and Azure's Python worker takes records from the standard ``logging`` tree
+(``worker_logger``), so there the fields go into the message text.
 """
 
 import json
@@ -50,13 +55,14 @@ class JsonFormatter(logging.Formatter):
 
     converter = time.gmtime
 
-    def __init__(self, service: str):
+    def __init__(self, service: str, level_key: str = "level"):
         super().__init__()
         self.service = service
+        self.level_key = level_key
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "level": record.levelname,
+            self.level_key: record.levelname,
             "message": record.getMessage(),
             "timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "service": self.service,
@@ -69,14 +75,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def json_logger(service: str) -> tuple[logging.Logger, InvocationFields]:
+def json_logger(service: str, level_key: str = "level") -> tuple[logging.Logger, InvocationFields]:
     """A logger that writes JSON lines to stdout at LOG_LEVEL (default INFO), and its invocation fields."""
     invocation = InvocationFields()
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter(service))
+    handler.setFormatter(JsonFormatter(service, level_key))
     handler.addFilter(invocation)
     logger = logging.getLogger(service)
     logger.handlers[:] = [handler]
     logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
     logger.propagate = False  # the Lambda runtime's own handler would print it a second time
     return logger, invocation
+
+
+class FieldsInMessage(logging.Filter):
+    """Appends a record's ``fields`` to its message as ``name=value`` pairs, for handlers that drop extras."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = getattr(record, "fields", None)
+        if fields:
+            pairs = " ".join(f"{name}={value}" for name, value in fields.items())
+            record.msg, record.args, record.fields = f"{record.getMessage()} ({pairs})", (), None
+        return True
+
+
+def worker_logger(service: str) -> logging.Logger:
+    """A logger at LOG_LEVEL whose records go up to the handlers of the host's worker (Azure's)."""
+    logger = logging.getLogger(service)
+    logger.handlers.clear()
+    logger.filters[:] = [FieldsInMessage()]
+    logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    logger.propagate = True
+    return logger

@@ -20,8 +20,8 @@ def _hash_source(text: str) -> str:
 
 
 @functools.cache
-def page_response() -> dict:
-    """The proxy response that serves the page."""
+def page() -> tuple[dict[str, str], str]:
+    """The page's HTTP headers and its HTML."""
     html = PAGE.read_text(encoding="utf-8")
     [script] = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
     [style] = re.findall(r"<style>(.*?)</style>", html, re.DOTALL)
@@ -35,4 +35,10 @@ def page_response() -> dict:
         "Referrer-Policy": "no-referrer",
         "Cache-Control": "max-age=300",
     }
+    return headers, html
+
+
+def page_response() -> dict:
+    """The Lambda proxy response that serves the page."""
+    headers, html = page()
     return {"statusCode": 200, "headers": headers, "body": html}

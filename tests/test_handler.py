@@ -162,7 +162,7 @@ def test_the_unexpected_is_a_500_without_a_traceback_and_is_logged(monkeypatch, 
     def broken(picture):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(lambda_function.classifier, "classify", broken)
+    monkeypatch.setattr(lambda_function.service.classifier, "classify", broken)
     event = rest_event(json.dumps({"image": b64((IMAGES / "hat-1.jpg").read_bytes())}))
     response = lambda_function.lambda_handler(event, context)
     assert response["statusCode"] == 500

@@ -27,7 +27,7 @@ KEPT_FLOOR = 0.85  # and at least 17 of its 20 answers stay the same when the fi
 
 @pytest.fixture(scope="module")
 def classifier() -> Classifier:
-    return lambda_function.classifier
+    return lambda_function.service.classifier
 
 
 def predict(classifier: Classifier, data: bytes) -> str:

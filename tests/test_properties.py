@@ -86,7 +86,7 @@ def resolve_everything_to_loopback(monkeypatch):
     def resolve(host, port, type=0):
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
 
-    monkeypatch.setattr(lambda_function.fetcher.policy, "_resolve", resolve)
+    monkeypatch.setattr(lambda_function.service.fetcher.policy, "_resolve", resolve)
 
 
 def check_answer(answer: dict) -> None:

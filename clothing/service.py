@@ -1,0 +1,145 @@
+"""The classifier behind every platform's entry: one request in, one answer out.
+
+``lambda_function.py`` (AWS Lambda), ``main.py`` (Google Cloud Functions) and
+``function_app.py`` (Azure Functions) each build one Service at cold start and
+only translate: their platform's request into a parse call, and the Answer into
+their platform's response. The limits, the address policy, the deadline, the
+errors and the logs are all decided here, once for the three.
+"""
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+from clothing.addresses import AddressPolicy
+from clothing.classifier import Classifier
+from clothing.errors import ClothingError, ImageTooLarge, UpstreamTimeout
+from clothing.events import JSON_HEADERS, Request, check_method, error_body, parse_body
+from clothing.fetch import Fetcher
+from clothing.images import decode_image
+from clothing.settings import Settings, interpreter_threads
+
+RESERVED_SECONDS = 1.0  # of the function's remaining time, kept for decoding and inference
+BODY_SLACK_BYTES = 64 * 1024  # JSON around a base64 image: braces, a field name, a data: prefix
+
+
+class Answer(NamedTuple):
+    """What the caller gets: an HTTP status and a JSON object, the scores or an error."""
+
+    status: int
+    body: dict
+
+
+class HttpAnswer(NamedTuple):
+    """A whole HTTP response, for platforms that take one: status, headers and body text."""
+
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+class Service:
+    """The model, the image fetcher and the limits, built once; ``answer`` serves one request."""
+
+    def __init__(self, settings: Settings, logger: logging.Logger):
+        self.settings = settings
+        self.logger = logger
+        self.threads, threads_reason = interpreter_threads(settings.interpreter_threads,
+                                                           os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+        self.classifier = Classifier(settings.model_path, self.threads)
+        self.fetcher = Fetcher(
+            AddressPolicy(allow_private=settings.allow_private_urls, ports=settings.allowed_ports),
+            max_bytes=settings.max_image_bytes,
+            connect_timeout=settings.connect_timeout,
+            max_redirects=settings.max_redirects,
+        )
+        logger.info("ready", extra={"fields": {
+            "model": os.path.basename(settings.model_path), "labels": len(self.classifier.labels),
+            "interpreter_threads": self.threads, "threads_reason": threads_reason}})
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest HTTP body worth reading: a base64 image at the limit, line-wrapped, in its JSON."""
+        return 2 * (self.settings.max_image_bytes + 2) // 3 * 4 + BODY_SLACK_BYTES
+
+    def read_body(self, length: int | None, read: Callable[[int], bytes]) -> bytes:
+        """A request body, refused by its declared length first and never read past the limit."""
+        limit = self.max_body_bytes
+        if length is not None and length > limit:
+            raise ImageTooLarge(f"the request body is {length} bytes; the limit is {limit}")
+        body = read(limit + 1)
+        if len(body) > limit:
+            raise ImageTooLarge(f"the request body is over the limit of {limit} bytes")
+        return body
+
+    def answer(self, parse: Callable[[], Request], remaining_seconds: float | None = None) -> Answer:
+        """Parse, fetch or decode, classify; every failure becomes an error answer, never an exception.
+
+        ``remaining_seconds`` is the platform's own deadline where it tells one (Lambda does);
+        the download is cut short to leave time for the rest.
+        """
+        try:
+            request = parse()
+            scores, timings = self.classify(request, remaining_seconds)
+        except ClothingError as error:
+            self.logger.warning(error.message, extra={"fields": {"error_type": error.error_type,
+                                                                 "status": error.status}})
+            return Answer(error.status, error_body(error))
+        except Exception:
+            self.logger.exception("unexpected error")
+            error = ClothingError("unexpected error; it is logged under this request's id")
+            return Answer(error.status, error_body(error))
+        self.logger.info("classified", extra={"fields": {**timings,
+                                                         "prediction": max(scores, key=scores.__getitem__)}})
+        return Answer(200, scores)
+
+    def answer_http(self, method: str, content_type: str, length: int | None,
+                    read: Callable[[int], bytes]) -> HttpAnswer:
+        """One plain HTTP request (Google's and Azure's): GET is the page, POST is classified, the rest 405.
+
+        ``length`` is the declared Content-Length, if any; ``read(n)`` reads at most n bytes of the body.
+        """
+        method = method.upper()
+        if method == "GET":
+            from clothing.page import page  # read on the first GET, never at cold start
+
+            return HttpAnswer(200, *page())
+
+        def parse() -> Request:
+            check_method(method)
+            return parse_body(content_type, self.read_body(length, read), self.settings.max_image_bytes)
+
+        answer = self.answer(parse)
+        return HttpAnswer(answer.status, JSON_HEADERS, json.dumps(answer.body))
+
+    def classify(self, request: Request, remaining_seconds: float | None) -> tuple[dict[str, float], dict]:
+        """The class scores for one request, and how many milliseconds each stage took."""
+        started = time.perf_counter()
+        if request.url is None:
+            data = request.image
+        else:
+            data = self.fetcher.fetch(request.url, self.fetch_timeout(remaining_seconds))
+        fetched = time.perf_counter()
+        picture = decode_image(data, self.classifier.input_size, self.settings.max_image_pixels,
+                               self.settings.max_decode_bytes)
+        decoded = time.perf_counter()
+        scores = self.classifier.classify(picture)
+        done = time.perf_counter()
+        timings = {
+            "fetch_ms": round((fetched - started) * 1000, 1),
+            "decode_ms": round((decoded - fetched) * 1000, 1),
+            "inference_ms": round((done - decoded) * 1000, 1),
+        }
+        return scores, timings
+
+    def fetch_timeout(self, remaining_seconds: float | None) -> float:
+        """The download's deadline: the configured one, cut short by the function's own."""
+        if remaining_seconds is None:
+            return self.settings.fetch_timeout
+        timeout = min(self.settings.fetch_timeout, remaining_seconds - RESERVED_SECONDS)
+        if timeout <= 0:
+            raise UpstreamTimeout("too little of the function's time is left to download the image")
+        return timeout
