@@ -29,8 +29,8 @@ package-azure: $(VENV)/.ready ## build/azure/: what Azure Functions deploys (the
 serve-gcf: package-gcf $(GCF_VENV)/.ready ## serve build/gcf/ with functions-framework on GCF_PORT (default 8081), installed from its own requirements.txt
 	cd build/gcf && ../gcf-venv/bin/functions-framework --target predict --host 127.0.0.1 --port $(GCF_PORT)
 
-test: $(VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready lint ## run every test (serving, end to end, deployment, training smoke run, conversion)
-	$(VENV)/bin/python -m pytest
+test: $(VENV)/.ready $(GCF_VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready lint ## run every test (serving on the three platforms, end to end, deployment, training smoke run, conversion)
+	GCF_VENV=$(GCF_VENV) $(VENV)/bin/python -m pytest
 	$(TRAIN_VENV)/bin/python -m pytest -p no:anyio training/tests
 	$(CONVERT_VENV)/bin/python -m pytest -p no:anyio conversion/tests/test_convert.py  # TensorFlow and PyTorch
 	$(CONVERT_VENV)/bin/python -m pytest -p no:anyio conversion/tests/test_convert_torch.py  # crash in one process

@@ -9,7 +9,8 @@ Settings, from the environment:
     PORT                    the local emulator's port (default 8080), used when nothing below is set
     API_URL                 the deployed endpoint, as the stack's ApiUrl output gives it
     AWS_REGION, API_NUMBER  or the course's way: the API id and region of stage ``test``
-    API_KEY                 sent as ``x-api-key`` when set (the stack's ApiKeyCommand prints it)
+    API_KEY                 sent as ``x-api-key`` when set (the stack's ApiKeyCommand prints it), and as
+                            ``x-functions-key``, Azure's name for it
 
 Exits 1 on an error answer or when nothing answers, 2 on a picture that is
 neither a URL nor an existing file.
@@ -49,7 +50,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("picture", nargs="?", default=EXAMPLE_PICTURE, help="an image URL or a local file")
     args = parser.parse_args()
-    headers = {"x-api-key": os.environ["API_KEY"]} if os.environ.get("API_KEY") else {}
+    key = os.environ.get("API_KEY")
+    headers = {"x-api-key": key, "x-functions-key": key} if key else {}  # API Gateway's header, Azure's
     try:
         request = request_for(args.picture)
     except OSError as error:

@@ -1,10 +1,18 @@
-"""What a month of classifications costs on Lambda and API Gateway.
+"""What a month of classifications costs on Lambda and API Gateway, and the same month on Google and Azure.
 
     python -m deploy.cost --memory 1024 --duration-ms 2000 --requests 1000000
 
 Counts what the course's arithmetic left out: the per-request charge, API
 Gateway's price per call, and the free tier. Billed duration is rounded up
-to the millisecond. Every price can be overridden by a flag.
+to the millisecond. Every Lambda price can be overridden by a flag.
+
+Then the same requests at the same duration on each platform, each sized as
+README's deploy commands size it, at about one vCPU: Lambda at 1,769 MB
+behind API Gateway, a Google Cloud Run function with 1 vCPU and 1 GiB, an
+Azure Flex Consumption instance of 2,048 MB. Each is billed by its own rules:
+Google rounds each request up to 100 ms and charges CPU and memory apart;
+Azure bills at least 1,000 ms an execution (when executions do not overlap on
+an instance, as here, one request at a time).
 """
 
 import argparse
@@ -19,6 +27,30 @@ PRICE_PER_MILLION_API_CALLS = {"rest": 3.50, "http": 1.00, "none": 0.0}
 # Lambda's free tier is monthly and does not expire; API Gateway's lasts 12 months, so it is left out.
 FREE_GB_SECONDS = 400_000
 FREE_REQUESTS = 1_000_000
+
+# Google Cloud Run functions (Cloud Functions 2nd gen), request-based billing, tier 1 regions (us-central1),
+# from https://cloud.google.com/run/pricing (as listed in 2025; the free tier is monthly, per billing account).
+GOOGLE_PRICE_PER_VCPU_SECOND = 0.000024
+GOOGLE_PRICE_PER_GIB_SECOND = 0.0000025
+GOOGLE_PRICE_PER_MILLION_REQUESTS = 0.40
+GOOGLE_FREE_VCPU_SECONDS = 180_000
+GOOGLE_FREE_GIB_SECONDS = 360_000
+GOOGLE_FREE_REQUESTS = 2_000_000
+GOOGLE_BILLING_STEP_MS = 100
+
+# Azure Functions Flex Consumption, on-demand mode, East US, from
+# https://azure.microsoft.com/pricing/details/functions/ and
+# https://learn.microsoft.com/azure/azure-functions/functions-consumption-costs (as listed in 2025).
+AZURE_PRICE_PER_GB_SECOND = 0.000026
+AZURE_PRICE_PER_MILLION_EXECUTIONS = 0.40
+AZURE_FREE_GB_SECONDS = 100_000
+AZURE_FREE_EXECUTIONS = 250_000
+AZURE_MINIMUM_MS = 1000
+
+# Each platform at about one vCPU, as README's deploy commands size it.
+LAMBDA_MEMORY_MB = 1769
+GOOGLE_VCPUS, GOOGLE_MEMORY_GIB = 1, 1
+AZURE_MEMORY_MB = 2048
 
 
 @dataclass(frozen=True)
@@ -48,6 +80,41 @@ def monthly_bill(memory_mb: int, duration_ms: float, requests: int, architecture
         requests=billable_requests / 1e6 * price_per_million_requests,
         api=requests / 1e6 * api_price,
     )
+
+
+def google_bill(duration_ms: float, requests: int, vcpus: float = GOOGLE_VCPUS,
+                memory_gib: float = GOOGLE_MEMORY_GIB, free_tier: bool = True) -> Bill:
+    """A month on a Cloud Run function: CPU and memory by the 100 ms step, plus requests; HTTPS comes free."""
+    seconds = requests * math.ceil(duration_ms / GOOGLE_BILLING_STEP_MS) * GOOGLE_BILLING_STEP_MS / 1000
+    vcpu_seconds, gib_seconds, billable_requests = seconds * vcpus, seconds * memory_gib, requests
+    if free_tier:
+        vcpu_seconds = max(0.0, vcpu_seconds - GOOGLE_FREE_VCPU_SECONDS)
+        gib_seconds = max(0.0, gib_seconds - GOOGLE_FREE_GIB_SECONDS)
+        billable_requests = max(0, requests - GOOGLE_FREE_REQUESTS)
+    return Bill(compute=vcpu_seconds * GOOGLE_PRICE_PER_VCPU_SECOND + gib_seconds * GOOGLE_PRICE_PER_GIB_SECOND,
+                requests=billable_requests / 1e6 * GOOGLE_PRICE_PER_MILLION_REQUESTS, api=0.0)
+
+
+def azure_bill(duration_ms: float, requests: int, memory_mb: int = AZURE_MEMORY_MB, free_tier: bool = True) -> Bill:
+    """A month on Flex Consumption, one request at a time: memory for at least 1 s an execution; HTTPS comes free."""
+    gb_seconds = requests * max(math.ceil(duration_ms), AZURE_MINIMUM_MS) / 1000 * memory_mb / 1024
+    billable = requests
+    if free_tier:
+        gb_seconds = max(0.0, gb_seconds - AZURE_FREE_GB_SECONDS)
+        billable = max(0, requests - AZURE_FREE_EXECUTIONS)
+    return Bill(compute=gb_seconds * AZURE_PRICE_PER_GB_SECOND,
+                requests=billable / 1e6 * AZURE_PRICE_PER_MILLION_EXECUTIONS, api=0.0)
+
+
+def platform_bills(duration_ms: float, requests: int, free_tier: bool = True) -> dict[str, Bill]:
+    """The same month on each platform, each at about one vCPU."""
+    return {
+        f"AWS Lambda {LAMBDA_MEMORY_MB} MB + API Gateway (REST)": monthly_bill(
+            LAMBDA_MEMORY_MB, duration_ms, requests, free_tier=free_tier),
+        f"Google Cloud Run function, {GOOGLE_VCPUS} vCPU, {GOOGLE_MEMORY_GIB} GiB": google_bill(
+            duration_ms, requests, free_tier=free_tier),
+        f"Azure Flex Consumption, {AZURE_MEMORY_MB} MB": azure_bill(duration_ms, requests, free_tier=free_tier),
+    }
 
 
 def bounded(kind: type, low: float, high: float = math.inf, allowed: str = ""):
@@ -92,6 +159,14 @@ def main() -> None:
                                 args.price_million_requests, args.price_million_api_calls)
             print(f"| {memory} MB | {duration:g} ms | {arch} | ${bill.compute:,.2f} | ${bill.requests:,.2f} | "
                   f"${bill.api:,.2f} | ${bill.total:,.2f} | ${bill.total / args.requests * 1000:.4f} |")
+    print(f"\nThe same {args.requests:,} requests on each platform, at about one vCPU "
+          f"(list prices as deploy/cost.py dates them)")
+    print("| platform | duration | compute | requests | API Gateway | total | per 1,000 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for duration in dict.fromkeys(durations):
+        for name, bill in platform_bills(duration, args.requests, args.free_tier).items():
+            print(f"| {name} | {duration:g} ms | ${bill.compute:,.2f} | ${bill.requests:,.2f} | ${bill.api:,.2f} | "
+                  f"${bill.total:,.2f} | ${bill.total / args.requests * 1000:.4f} |")
 
 
 if __name__ == "__main__":

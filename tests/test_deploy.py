@@ -16,7 +16,7 @@ from samtranslator.yaml_helper import yaml_parse
 
 import lambda_function
 from clothing.settings import ENVIRONMENT_VARIABLES
-from deploy.cost import monthly_bill
+from deploy.cost import azure_bill, google_bill, monthly_bill, platform_bills
 from tests.conftest import LABELS, ROOT
 
 TEMPLATE = ROOT / "template.yaml"
@@ -217,6 +217,30 @@ def test_billed_duration_rounds_up_to_the_millisecond_and_arm_is_cheaper():
     arm = monthly_bill(2048, 31, 5_000_000, "arm64", free_tier=False)
     assert arm.compute == pytest.approx(5_000_000 * 0.031 * 2 * 0.0000133334)
     assert arm.total < monthly_bill(2048, 31, 5_000_000, free_tier=False).total
+
+
+def test_google_bills_cpu_and_memory_by_the_100_ms_step_after_its_free_tier():
+    # 10 M requests of 25 ms are billed as 100 ms each: 1 M vCPU-seconds and 1 M GiB-seconds.
+    bill = google_bill(25, 10_000_000)
+    assert bill.compute == pytest.approx((1_000_000 - 180_000) * 0.000024 + (1_000_000 - 360_000) * 0.0000025)
+    assert bill.requests == pytest.approx(8 * 0.40) and bill.api == 0.0
+    assert google_bill(101, 1000, free_tier=False).compute == pytest.approx(1000 * 0.2 * (0.000024 + 0.0000025))
+
+
+def test_azure_flex_bills_at_least_a_second_an_execution_after_its_free_grant():
+    bill = azure_bill(25, 1_000_000)  # 1 M executions, each billed 1 s at 2 GB
+    assert bill.compute == pytest.approx((2_000_000 - 100_000) * 0.000026)
+    assert bill.requests == pytest.approx(0.75 * 0.40)
+    assert azure_bill(1500.2, 1000, free_tier=False).compute == pytest.approx(1000 * 1.501 * 2 * 0.000026)
+
+
+def test_the_platform_comparison_bills_each_platform_by_its_own_rules():
+    bills = platform_bills(2000, 1_000_000, free_tier=False)
+    assert [bill.total for bill in bills.values()] == [
+        pytest.approx(monthly_bill(1769, 2000, 1_000_000, free_tier=False).total),
+        pytest.approx(google_bill(2000, 1_000_000, free_tier=False).total),
+        pytest.approx(azure_bill(2000, 1_000_000, free_tier=False).total)]
+    assert len({round(bill.total, 6) for bill in bills.values()}) == 3
 
 
 def preflight(tmp_path, docker_exit: int | None, credentials: bool) -> subprocess.CompletedProcess:
