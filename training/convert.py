@@ -27,7 +27,7 @@ from clothing.labels import CLASSES
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
 from conversion.litert import ServedNetwork, export, float16_recipe
 from training import config, data
-from training.model import load_trained_network
+from training.model import Ensemble, load_trained_network
 
 SHIPPED_VARIANT = "float16"  # chosen by size, speed and accuracy: see docs/model.md
 
@@ -36,9 +36,17 @@ class ConversionMismatch(Exception):
     """The TF-Lite model does not answer as the trained network does."""
 
 
-def load_trained(checkpoint: Path) -> tuple[ServedNetwork, dict]:
-    network, saved = load_trained_network(checkpoint)
-    return ServedNetwork(network).eval(), saved
+def load_trained(checkpoints: list[Path], mirror: bool = False) -> tuple[ServedNetwork, dict]:
+    """The network to serve: one run's, or several runs' mean answer (``training.model.Ensemble``)."""
+    loaded = [load_trained_network(checkpoint) for checkpoint in checkpoints]
+    saved = loaded[0][1]
+    if any(other["input_size"] != saved["input_size"] for _, other in loaded):
+        raise ValueError("every run in an ensemble must take the same input size")
+    if len(loaded) == 1 and not mirror:
+        return ServedNetwork(loaded[0][0]).eval(), saved
+    ensemble = Ensemble([network for network, _ in loaded], mirror=mirror)
+    description = " + ".join(other["architecture"] for _, other in loaded) + (", mirrored too" if mirror else "")
+    return ServedNetwork(ensemble, add_softmax=False).eval(), {**saved, "architecture": description}
 
 
 def settings_of(saved: dict) -> dict:
@@ -92,15 +100,19 @@ def check_agreement(reference: np.ndarray, converted: np.ndarray) -> tuple[int, 
     return disagreements, max_difference
 
 
-def convert(checkpoint: Path, limit: int = 0, ship_to: Path = config.MODEL_FILE) -> dict:
-    model, saved = load_trained(checkpoint)
+def convert(checkpoints: list[Path], limit: int = 0, ship_to: Path = config.MODEL_FILE, mirror: bool = False,
+            work: Path | None = None) -> dict:
+    """Exports, checks and ships the network; its variants and report go to ``work`` (default: the first run's)."""
+    model, saved = load_trained(checkpoints, mirror)
+    work = work or checkpoints[0].parent
+    work.mkdir(parents=True, exist_ok=True)
     validation = np.load(data.prepare_split("validation", saved["input_size"], limit=limit))
     inputs = InputPreparer(saved["input_size"]).scale(validation["pixels"].astype(np.float32))
     labels = validation["labels"]
     with torch.no_grad():
         reference = model(torch.from_numpy(inputs)).numpy()
     report = {"pytorch": {"accuracy": float((reference.argmax(1) == labels).mean())}}
-    paths = export_variants(model, saved, checkpoint.parent)
+    paths = export_variants(model, saved, work)
     for name, path in paths.items():
         scores, load_ms, invoke_ms = tflite_scores(path, inputs)
         report[name] = {
@@ -121,15 +133,19 @@ def convert(checkpoint: Path, limit: int = 0, ship_to: Path = config.MODEL_FILE)
     shutil.copyfile(paths[SHIPPED_VARIANT], ship_to)
     write_metadata(ship_to, settings_of(saved))
     print(f"shipped the {SHIPPED_VARIANT} variant as {ship_to}")
-    (checkpoint.parent / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
+    (work / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=config.run_dir(config.SEED) / "best.pt")
+    parser.add_argument("--checkpoint", type=Path, action="append",
+                        help="a run's best.pt; several make an ensemble (default: the shipped runs')")
+    parser.add_argument("--mirror", action="store_true", help="each picture mirrored too, one more pass")
+    parser.add_argument("--work", type=Path, help="where the variants and report go (default: the first run's folder)")
     args = parser.parse_args()
     try:
-        convert(args.checkpoint)
+        convert(args.checkpoint or [config.run_dir(seed) / "best.pt" for seed in config.SHIPPED_SEEDS],
+                mirror=args.mirror, work=args.work)
     except ConversionMismatch as error:
         sys.exit(f"conversion check failed: {error}")

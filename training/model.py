@@ -33,3 +33,23 @@ def load_trained_network(checkpoint: Path) -> tuple[EfficientNet, dict]:
     network.load_state_dict(saved["model"])
     return network, saved
 
+
+
+class Ensemble(torch.nn.Module):
+    """Every picture through several trained networks, optionally mirrored too: the mean of their probabilities.
+
+    Runs fine-tuned from the same ImageNet weights make different mistakes, so their mean answer is right more
+    often than either's; averaging their weights instead does not work here (``training.soup``). The mirror
+    image is one more view of the same picture, at the cost of one more pass. Takes and gives what the
+    networks do (NCHW pictures), but answers probabilities, not logits.
+    """
+
+    def __init__(self, networks: list[torch.nn.Module], mirror: bool = False):
+        super().__init__()
+        self.networks, self.mirror = torch.nn.ModuleList(networks), mirror
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        views = torch.cat([images, torch.flip(images, dims=[3])]) if self.mirror else images
+        probabilities = torch.stack([torch.softmax(network(views), dim=-1) for network in self.networks])
+        mean = probabilities.mean(0)
+        return (mean[:len(images)] + mean[len(images):]) / 2 if self.mirror else mean

@@ -12,7 +12,8 @@ import torch
 
 from clothing.classifier import Classifier
 from clothing.labels import CLASSES
-from training import config, convert, data, soup, train
+from training import config, convert, data, ensemble, soup, train
+from training.model import Ensemble
 
 PICTURES = config.ROOT / "tests" / "images"
 
@@ -55,12 +56,45 @@ def test_pipeline_from_pictures_to_a_checked_tflite_model(work):
     assert state["epoch"] == 1
 
     shipped = work / "clothing_model.tflite"
-    report = convert.convert(work / "run" / "best.pt", limit=2, ship_to=shipped)
+    report = convert.convert([work / "run" / "best.pt"], limit=2, ship_to=shipped)
     assert report[convert.SHIPPED_VARIANT]["megabytes"] < report["float32"]["megabytes"]
     classifier = Classifier(shipped)
     assert classifier.labels == CLASSES
     scores = classifier.scores(np.zeros((1, config.INPUT_SIZE, config.INPUT_SIZE, 3), np.float32))
     assert scores.shape == (len(CLASSES),) and abs(scores.sum() - 1) < 1e-3
+
+
+def test_an_ensemble_of_two_runs_mirrored_too_becomes_one_checked_tflite_model(work):
+    runs = [work / "first", work / "second"]
+    for seed, run in enumerate(runs):
+        train.train(run, seed, epochs=1, limit=2)
+    results = ensemble.compare(runs, limit=2)
+    assert len(results) == 6 and all(0 <= accuracy <= 1 for accuracy in results.values())
+
+    shipped = work / "clothing_model.tflite"
+    report = convert.convert([run / "best.pt" for run in runs], limit=2, ship_to=shipped, mirror=True,
+                             work=work / "ensemble")  # the agreement check against the PyTorch ensemble passed
+    assert (work / "ensemble" / "conversion.json").exists()
+    single = convert.convert([runs[0] / "best.pt"], limit=2, ship_to=work / "single.tflite")
+    assert report["float32"]["megabytes"] > 1.9 * single["float32"]["megabytes"]  # both networks are in it
+    classifier = Classifier(shipped)
+    picture = np.random.default_rng(0).uniform(-1, 1, (1, config.INPUT_SIZE, config.INPUT_SIZE, 3))
+    scores = classifier.scores(picture.astype(np.float32))
+    mirrored = classifier.scores(picture[:, :, ::-1].astype(np.float32))
+    assert abs(scores.sum() - 1) < 1e-3
+    np.testing.assert_allclose(scores, mirrored, atol=2e-3)  # a picture and its mirror get one answer
+
+
+def test_an_ensemble_answers_the_mean_of_its_networks_probabilities():
+    torch.manual_seed(0)
+    networks = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 10)) for _ in range(2)]
+    images = torch.rand(5, 3, 4, 4)
+    expected = (torch.softmax(networks[0](images), -1) + torch.softmax(networks[1](images), -1)) / 2
+    torch.testing.assert_close(Ensemble(networks)(images), expected)
+    flipped = images.flip(3)
+    mirrored = Ensemble(networks, mirror=True)(images)
+    torch.testing.assert_close(mirrored, (expected + Ensemble(networks)(flipped)) / 2)
+    torch.testing.assert_close(Ensemble(networks, mirror=True)(flipped), mirrored)
 
 
 def test_the_agreement_check_fails_loudly_on_a_different_model():

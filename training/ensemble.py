@@ -1,0 +1,58 @@
+"""How much running each picture through several trained networks, or mirrored too, gains on validation.
+
+    python -m training.ensemble training/work/seed-42 training/work/seed-7
+
+Prints the validation accuracy of each run alone, each with its mirror image,
+all runs together, and all runs with the mirror image: the candidates for
+``python -m training.convert --checkpoint ... --checkpoint ... [--mirror]``,
+with the number of passes each costs per picture.
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clothing.images import InputPreparer
+from training import data
+from training.model import Ensemble, load_trained_network
+from training.train import accuracy, to_tensor
+
+
+def scores(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+def compare(runs: list[Path], limit: int = 0) -> dict[str, float]:
+    """Validation accuracy of every candidate, by name."""
+    loaded = [load_trained_network(run / "best.pt") for run in runs]
+    sizes = {saved["input_size"] for _, saved in loaded}
+    if len(sizes) != 1:
+        raise ValueError(f"the runs take different input sizes: {sorted(sizes)}")
+    size = sizes.pop()
+    validation = np.load(data.prepare_split("validation", size, limit=limit))
+    images = to_tensor(validation["pixels"], InputPreparer(size))
+    labels = torch.from_numpy(validation["labels"])
+    candidates = {}
+    for run, (network, _) in zip(runs, loaded, strict=True):
+        candidates[f"{run.name} (1 pass)"] = Ensemble([network])
+        candidates[f"{run.name}, mirrored too (2 passes)"] = Ensemble([network], mirror=True)
+    networks = [network for network, _ in loaded]
+    names = " + ".join(run.name for run in runs)
+    candidates[f"{names} ({len(runs)} passes)"] = Ensemble(networks)
+    candidates[f"{names}, mirrored too ({2 * len(runs)} passes)"] = Ensemble(networks, mirror=True)
+    results = {}
+    for name, model in candidates.items():
+        results[name] = accuracy(scores(model, images), labels)
+        print(f"{name}: validation accuracy {results[name]:.4f} "
+              f"({round(results[name] * len(labels))} of {len(labels)})")
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", type=Path, nargs="+", help="training runs' folders, each with a best.pt")
+    compare(parser.parse_args().runs)
