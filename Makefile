@@ -57,7 +57,7 @@ bench: $(VENV)/.ready $(TRAIN_VENV)/.ready ## compare with the course's design; 
 	$(VENV)/bin/python -m benchmarks.startup
 	$(VENV)/bin/python -m benchmarks.memory
 
-cost: $(VENV)/.ready ## the monthly bill for a memory size, duration and request count (see --help)
+cost: $(VENV)/.ready ## the monthly bill for a memory size, duration and request count, and the same month on Google and Azure (see --help)
 	@$(VENV)/bin/python -m deploy.cost $(ARGS)
 
 deploy: $(VENV)/.ready ## build the image and deploy it with SAM (guided the first time)
