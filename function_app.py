@@ -11,7 +11,7 @@ this file and ``host.json`` in ``build/azure/``.
 import azure.functions as func
 
 from clothing.logs import worker_logger
-from clothing.service import HttpAnswer, Service
+from clothing.service import Service
 from clothing.settings import Settings
 
 service = Service(Settings.from_environment(), worker_logger("clothing-classifier-azure"))
@@ -34,6 +34,5 @@ def page(req: func.HttpRequest) -> func.HttpResponse:
 
 def _respond(req: func.HttpRequest) -> func.HttpResponse:
     body = req.get_body()  # the host has read it already: bytes in memory, its length known
-    answer: HttpAnswer = service.answer_http(req.method, req.headers.get("Content-Type", ""), len(body),
-                                             lambda size: body[:size])
+    answer = service.answer_http(req.method, req.headers.get("Content-Type", ""), len(body), lambda size: body[:size])
     return func.HttpResponse(answer.body, status_code=answer.status, headers=answer.headers)
