@@ -47,9 +47,9 @@ class Service:
     def __init__(self, settings: Settings, logger: logging.Logger):
         self.settings = settings
         self.logger = logger
-        self.threads, threads_reason = interpreter_threads(settings.interpreter_threads,
-                                                           os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
-        self.classifier = Classifier(settings.model_path, self.threads)
+        threads, threads_reason = interpreter_threads(settings.interpreter_threads,
+                                                      os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+        self.classifier = Classifier(settings.model_path, threads)
         self.fetcher = Fetcher(
             AddressPolicy(allow_private=settings.allow_private_urls, ports=settings.allowed_ports),
             max_bytes=settings.max_image_bytes,
@@ -58,7 +58,7 @@ class Service:
         )
         logger.info("ready", extra={"fields": {
             "model": os.path.basename(settings.model_path), "labels": len(self.classifier.labels),
-            "interpreter_threads": self.threads, "threads_reason": threads_reason}})
+            "interpreter_threads": threads, "threads_reason": threads_reason}})
 
     @property
     def max_body_bytes(self) -> int:
