@@ -86,7 +86,9 @@ def azure_function(name: str):
 
 
 def call_azure(method: str, body: bytes = b"", content_type: str = "application/json") -> tuple[int, dict | str]:
-    """What the Python worker would get back from the function that the host routes ``method`` to."""
+    """What the Python worker gets back from the function the host routes ``method`` to: GET to the page,
+    POST to predict. Another method never reaches a function on Azure (the host answers 404); here it goes to
+    predict, to show that the function itself refuses it as the others do."""
     name = "page" if method == "GET" else "predict"
     request = func.HttpRequest(method, "http://localhost:7071/api/predict", headers={"Content-Type": content_type},
                                body=body)
