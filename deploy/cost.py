@@ -117,6 +117,12 @@ def platform_bills(duration_ms: float, requests: int, free_tier: bool = True) ->
     }
 
 
+def amounts(bill: Bill, requests: int) -> str:
+    """A bill's table cells: compute, requests, API Gateway, total, and the price of 1,000 requests."""
+    return (f"${bill.compute:,.2f} | ${bill.requests:,.2f} | ${bill.api:,.2f} | ${bill.total:,.2f} | "
+            f"${bill.total / requests * 1000:.4f}")
+
+
 def bounded(kind: type, low: float, high: float = math.inf, allowed: str = ""):
     """An argparse type: a number of ``kind`` from ``low`` to ``high``, or an error that says what is allowed."""
     def parse(text: str):
@@ -157,16 +163,14 @@ def main() -> None:
         for arch, price in (("x86_64", args.price_gb_second_x86), ("arm64", args.price_gb_second_arm)):
             bill = monthly_bill(memory, duration, args.requests, arch, args.api, args.free_tier, price,
                                 args.price_million_requests, args.price_million_api_calls)
-            print(f"| {memory} MB | {duration:g} ms | {arch} | ${bill.compute:,.2f} | ${bill.requests:,.2f} | "
-                  f"${bill.api:,.2f} | ${bill.total:,.2f} | ${bill.total / args.requests * 1000:.4f} |")
+            print(f"| {memory} MB | {duration:g} ms | {arch} | {amounts(bill, args.requests)} |")
     print(f"\nThe same {args.requests:,} requests on each platform, at about one vCPU "
           f"(list prices as deploy/cost.py dates them)")
     print("| platform | duration | compute | requests | API Gateway | total | per 1,000 |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for duration in dict.fromkeys(durations):
         for name, bill in platform_bills(duration, args.requests, args.free_tier).items():
-            print(f"| {name} | {duration:g} ms | ${bill.compute:,.2f} | ${bill.requests:,.2f} | ${bill.api:,.2f} | "
-                  f"${bill.total:,.2f} | ${bill.total / args.requests * 1000:.4f} |")
+            print(f"| {name} | {duration:g} ms | {amounts(bill, args.requests)} |")
 
 
 if __name__ == "__main__":

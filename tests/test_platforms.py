@@ -81,10 +81,6 @@ def gcf(tmp_path_factory):
 AZURE_FUNCTIONS = {f.get_function_name(): f for f in function_app.app.get_functions()}
 
 
-def azure_function(name: str):
-    return AZURE_FUNCTIONS[name]
-
-
 def call_azure(method: str, body: bytes = b"", content_type: str = "application/json") -> tuple[int, dict | str]:
     """What the Python worker gets back from the function the host routes ``method`` to: GET to the page,
     POST to predict. Another method never reaches a function on Azure (the host answers 404); here it goes to
@@ -92,7 +88,7 @@ def call_azure(method: str, body: bytes = b"", content_type: str = "application/
     name = "page" if method == "GET" else "predict"
     request = func.HttpRequest(method, "http://localhost:7071/api/predict", headers={"Content-Type": content_type},
                                body=body)
-    response = azure_function(name).get_user_function()(request)
+    response = AZURE_FUNCTIONS[name].get_user_function()(request)
     text = response.get_body().decode()
     return response.status_code, text if method == "GET" else json.loads(text)
 
@@ -250,7 +246,7 @@ def test_azures_logs_go_to_the_workers_logging_with_the_timings_in_the_message(c
 
 
 def test_azure_routes_post_with_a_function_key_and_get_without():
-    bindings = {name: azure_function(name).get_bindings_dict()["bindings"][0] for name in ("predict", "page")}
+    bindings = {name: AZURE_FUNCTIONS[name].get_bindings_dict()["bindings"][0] for name in ("predict", "page")}
     assert (bindings["predict"]["route"], bindings["page"]["route"]) == ("predict", "predict")
     assert [str(m.value) for m in bindings["predict"]["methods"]] == ["POST"]
     assert [str(m.value) for m in bindings["page"]["methods"]] == ["GET"]

@@ -12,7 +12,6 @@ WORK = ROOT / "training" / "work"  # caches and checkpoints; not tracked
 ARCHITECTURE = "efficientnet-lite0"  # lite1 (240 px) and lite2 (260 px) also install from PyPI
 INPUT_SIZE = 224  # the model is built for this size: its "same" padding is fixed from it
 SEED = 42  # of the shipped run; other seeds go to other folders (see run_dir)
-SHIPPED_SEEDS = (42,)  # the runs training.convert ships by default: several make an ensemble
 
 EPOCHS = 10
 BATCH_SIZE = 32

@@ -140,12 +140,12 @@ def convert(checkpoints: list[Path], limit: int = 0, ship_to: Path = config.MODE
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, action="append",
-                        help="a run's best.pt; several make an ensemble (default: the shipped runs')")
+                        help="a run's best.pt; several make an ensemble (default: the shipped run's)")
     parser.add_argument("--mirror", action="store_true", help="each picture mirrored too, one more pass")
     parser.add_argument("--work", type=Path, help="where the variants and report go (default: the first run's folder)")
     args = parser.parse_args()
     try:
-        convert(args.checkpoint or [config.run_dir(seed) / "best.pt" for seed in config.SHIPPED_SEEDS],
+        convert(args.checkpoint or [config.run_dir(config.SEED) / "best.pt"],
                 mirror=args.mirror, work=args.work)
     except ConversionMismatch as error:
         sys.exit(f"conversion check failed: {error}")
