@@ -1,11 +1,15 @@
 """How much running each picture through several trained networks, or mirrored too, gains on validation.
 
     python -m training.ensemble training/work/seed-42 training/work/seed-7
+    python -m training.ensemble --input-size 240 training/work/seed-42 training/work/lite1-240
 
 Prints the validation accuracy of each run alone, each with its mirror image,
 all runs together, and all runs with the mirror image: the candidates for
 ``python -m training.convert --checkpoint ... --checkpoint ... [--mirror]``,
-with the number of passes each costs per picture.
+with the number of passes each costs per picture. ``--input-size`` feeds
+every network pictures of that size, whatever size it was trained on: runs
+trained at different sizes can then be combined, and one run can be tried on
+larger pictures than it saw in training.
 """
 
 import argparse
@@ -26,12 +30,12 @@ def scores(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 32) -
         return torch.cat([model(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
 
 
-def compare(runs: list[Path], limit: int = 0) -> dict[str, float]:
-    """Validation accuracy of every candidate, by name."""
-    loaded = [load_trained_network(run / "best.pt") for run in runs]
-    sizes = {saved["input_size"] for _, saved in loaded}
+def compare(runs: list[Path], limit: int = 0, input_size: int | None = None) -> dict[str, float]:
+    """Validation accuracy of every candidate, by name, on pictures of ``input_size`` (default: the runs')."""
+    loaded = [load_trained_network(run / "best.pt", input_size) for run in runs]
+    sizes = {input_size or saved["input_size"] for _, saved in loaded}
     if len(sizes) != 1:
-        raise ValueError(f"the runs take different input sizes: {sorted(sizes)}")
+        raise ValueError(f"the runs take different input sizes: {sorted(sizes)}; choose one with --input-size")
     size = sizes.pop()
     validation = np.load(data.prepare_split("validation", size, limit=limit))
     images = to_tensor(validation["pixels"], InputPreparer(size))
@@ -55,4 +59,6 @@ def compare(runs: list[Path], limit: int = 0) -> dict[str, float]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+", help="training runs' folders, each with a best.pt")
-    compare(parser.parse_args().runs)
+    parser.add_argument("--input-size", type=int, help="picture size for every network (default: the runs')")
+    arguments = parser.parse_args()
+    compare(arguments.runs, input_size=arguments.input_size)

@@ -26,10 +26,13 @@ def build(architecture: str, input_size: int, pretrained: bool = True) -> Effici
     return EfficientNet.from_name(architecture, num_classes=len(CLASSES), image_size=input_size)
 
 
-def load_trained_network(checkpoint: Path) -> tuple[EfficientNet, dict]:
-    """The network a training checkpoint (a run's ``best.pt``) holds, and what was saved with it."""
+def load_trained_network(checkpoint: Path, input_size: int | None = None) -> tuple[EfficientNet, dict]:
+    """The network a training checkpoint (a run's ``best.pt``) holds, and what was saved with it.
+
+    ``input_size`` builds it for pictures of another size than it was trained on: the weights fit any size.
+    """
     saved = torch.load(checkpoint, weights_only=False)
-    network = build(saved["architecture"], saved["input_size"], pretrained=False)
+    network = build(saved["architecture"], input_size or saved["input_size"], pretrained=False)
     network.load_state_dict(saved["model"])
     return network, saved
 

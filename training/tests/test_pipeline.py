@@ -85,6 +85,16 @@ def test_an_ensemble_of_two_runs_mirrored_too_becomes_one_checked_tflite_model(w
     np.testing.assert_allclose(scores, mirrored, atol=2e-3)  # a picture and its mirror get one answer
 
 
+def test_runs_trained_at_different_sizes_are_compared_at_one_size_chosen_for_all(work):
+    runs = [work / "224", work / "240"]
+    train.train(runs[0], 0, epochs=1, limit=2)
+    train.train(runs[1], 1, epochs=1, limit=2, input_size=240)
+    with pytest.raises(ValueError, match="different input sizes"):
+        ensemble.compare(runs, limit=2)
+    results = ensemble.compare(runs, limit=2, input_size=240)
+    assert len(results) == 6 and all(0 <= accuracy <= 1 for accuracy in results.values())
+
+
 def test_an_ensemble_answers_the_mean_of_its_networks_probabilities():
     torch.manual_seed(0)
     networks = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 10)) for _ in range(2)]
