@@ -6,7 +6,9 @@
 Prints the validation accuracy of each run alone, each with its mirror image,
 all runs together, and all runs with the mirror image: the candidates for
 ``python -m training.convert --checkpoint ... --checkpoint ... [--mirror]``,
-with the number of passes each costs per picture. ``--input-size`` feeds
+with the number of passes each costs per picture; then the pictures that
+every run alone gets wrong, each with the runs' answers, to look at first
+when labels are in doubt. ``--input-size`` feeds
 every network pictures of that size, whatever size it was trained on: runs
 trained at different sizes can then be combined, and one run can be tried on
 larger pictures than it saw in training.
@@ -19,9 +21,10 @@ import numpy as np
 import torch
 
 from clothing.images import InputPreparer
+from clothing.labels import CLASSES
 from training import data
 from training.model import Ensemble, load_trained_network
-from training.train import accuracy, to_tensor
+from training.train import to_tensor
 
 
 def scores(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
@@ -40,19 +43,28 @@ def compare(runs: list[Path], limit: int = 0, input_size: int | None = None) -> 
     validation = np.load(data.prepare_split("validation", size, limit=limit))
     images = to_tensor(validation["pixels"], InputPreparer(size))
     labels = torch.from_numpy(validation["labels"])
-    candidates = {}
-    for run, (network, _) in zip(runs, loaded, strict=True):
-        candidates[f"{run.name} (1 pass)"] = Ensemble([network])
-        candidates[f"{run.name}, mirrored too (2 passes)"] = Ensemble([network], mirror=True)
-    networks = [network for network, _ in loaded]
-    names = " + ".join(run.name for run in runs)
-    candidates[f"{names} ({len(runs)} passes)"] = Ensemble(networks)
-    candidates[f"{names}, mirrored too ({2 * len(runs)} passes)"] = Ensemble(networks, mirror=True)
     results = {}
-    for name, model in candidates.items():
-        results[name] = accuracy(scores(model, images), labels)
+
+    def report(name: str, model: torch.nn.Module) -> torch.Tensor:
+        answers = scores(model, images).argmax(1)
+        results[name] = (answers == labels).float().mean().item()
         print(f"{name}: validation accuracy {results[name]:.4f} "
-              f"({round(results[name] * len(labels))} of {len(labels)})")
+              f"({int((answers == labels).sum())} of {len(labels)})")
+        return answers
+
+    networks = [network for network, _ in loaded]
+    alone = []
+    for run, network in zip(runs, networks, strict=True):
+        alone.append(report(f"{run.name} (1 pass)", Ensemble([network])))
+        report(f"{run.name}, mirrored too (2 passes)", Ensemble([network], mirror=True))
+    names = " + ".join(run.name for run in runs)
+    report(f"{names} ({len(runs)} passes)", Ensemble(networks))
+    report(f"{names}, mirrored too ({2 * len(runs)} passes)", Ensemble(networks, mirror=True))
+    missed = torch.stack([answers != labels for answers in alone]).all(0)
+    print(f"missed by every run alone: {int(missed.sum())} of {len(labels)}")
+    for i in missed.nonzero().flatten().tolist():
+        print(f"  {CLASSES[labels[i]]}/{validation['names'][i]}: "
+              f"{', '.join(CLASSES[answers[i]] for answers in alone)}")
     return results
 
 

@@ -85,14 +85,25 @@ def test_an_ensemble_of_two_runs_mirrored_too_becomes_one_checked_tflite_model(w
     np.testing.assert_allclose(scores, mirrored, atol=2e-3)  # a picture and its mirror get one answer
 
 
-def test_runs_trained_at_different_sizes_are_compared_at_one_size_chosen_for_all(work):
+def test_runs_trained_at_different_sizes_are_compared_at_one_size_chosen_for_all(work, capsys):
     runs = [work / "224", work / "240"]
     train.train(runs[0], 0, epochs=1, limit=2)
     train.train(runs[1], 1, epochs=1, limit=2, input_size=240)
     with pytest.raises(ValueError, match="different input sizes"):
         ensemble.compare(runs, limit=2)
+    capsys.readouterr()
     results = ensemble.compare(runs, limit=2, input_size=240)
     assert len(results) == 6 and all(0 <= accuracy <= 1 for accuracy in results.values())
+
+    # The pictures listed as missed by every run: each run's answer differs from the label, and as many as said.
+    printed = capsys.readouterr().out.split("missed by every run alone: ")[1].splitlines()
+    count, listed = int(printed[0].split(" of ")[0]), printed[1:]
+    assert len(listed) == count
+    for line in listed:
+        label, answers = line.strip().split("/")[0], line.split(": ")[1].split(", ")
+        assert len(answers) == 2 and label not in answers
+    best_alone = max(results[f"{run.name} (1 pass)"] for run in runs)
+    assert best_alone <= 1 - count / 20 + 1e-6
 
 
 def test_an_ensemble_answers_the_mean_of_its_networks_probabilities():
