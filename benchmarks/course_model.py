@@ -16,8 +16,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from clothing.classifier import metadata_path
+from conversion.litert import ServedNetwork
 from training import config
-from training.model import NHWCModel, build
+from training.model import build
 
 OUT = config.ROOT / "build" / "bench"
 COURSE_MODEL = OUT / "course_xception.tflite"
@@ -83,9 +84,9 @@ def gflops(model: nn.Module, size: int) -> float:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    course = NHWCModel(Xception()).eval()
+    course = ServedNetwork(Xception(), add_softmax=False).eval()  # the course's model answers logits
     shipped = json.loads(Path(metadata_path(config.MODEL_FILE)).read_text())
-    ours = NHWCModel(build(shipped["architecture"], shipped["input_size"], pretrained=False)).eval()
+    ours = ServedNetwork(build(shipped["architecture"], shipped["input_size"], pretrained=False)).eval()
     flops = {"course": gflops(course, 299), "ours": gflops(ours, shipped["input_size"])}
     (OUT / "flops.json").write_text(json.dumps(flops, indent=2) + "\n")
     print(f"GFLOPs per picture: course {flops['course']:.2f}, ours {flops['ours']:.2f}")
