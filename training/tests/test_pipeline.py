@@ -87,7 +87,7 @@ def test_an_ensemble_of_two_runs_mirrored_too_becomes_one_checked_tflite_model(w
 
 def test_runs_trained_at_different_sizes_are_compared_at_one_size_chosen_for_all(work, capsys):
     runs = [work / "224", work / "240"]
-    train.train(runs[0], 0, epochs=1, limit=2)
+    train.train(runs[0], 0, epochs=1, limit=2, input_size=224)
     train.train(runs[1], 1, epochs=1, limit=2, input_size=240)
     with pytest.raises(ValueError, match="different input sizes"):
         ensemble.compare(runs, limit=2)
