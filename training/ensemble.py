@@ -8,10 +8,10 @@ all runs together, and all runs with the mirror image: the candidates for
 ``python -m training.convert --checkpoint ... --checkpoint ... [--mirror]``,
 with the number of passes each costs per picture; then the pictures that
 every run alone gets wrong, each with the runs' answers, to look at first
-when labels are in doubt. ``--input-size`` feeds
-every network pictures of that size, whatever size it was trained on: runs
-trained at different sizes can then be combined, and one run can be tried on
-larger pictures than it saw in training.
+when labels are in doubt. ``--input-size`` feeds every network pictures of
+that size, whatever size it was trained on: runs trained at different sizes
+can then be combined, and one run can be tried on larger pictures than it saw
+in training.
 """
 
 import argparse
