@@ -24,7 +24,7 @@ from clothing.images import InputPreparer
 from clothing.labels import CLASSES
 from training import data
 from training.model import Ensemble, load_trained_network
-from training.train import to_tensor
+from training.train import accuracy, to_tensor
 
 
 def scores(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
@@ -46,11 +46,12 @@ def compare(runs: list[Path], limit: int = 0, input_size: int | None = None) -> 
     results = {}
 
     def report(name: str, model: torch.nn.Module) -> torch.Tensor:
-        answers = scores(model, images).argmax(1)
-        results[name] = (answers == labels).float().mean().item()
+        """Prints and keeps ``model``'s validation accuracy; answers its top class for each picture."""
+        probabilities = scores(model, images)
+        results[name] = accuracy(probabilities, labels)
         print(f"{name}: validation accuracy {results[name]:.4f} "
-              f"({int((answers == labels).sum())} of {len(labels)})")
-        return answers
+              f"({round(results[name] * len(labels))} of {len(labels)})")
+        return probabilities.argmax(1)
 
     networks = [network for network, _ in loaded]
     alone = []
