@@ -22,12 +22,14 @@ from urllib.parse import SplitResult, quote, urljoin, urlsplit
 
 from clothing.addresses import AddressPolicy
 from clothing.errors import BadRequest, ImageTooLarge, UnsupportedScheme, UpstreamError, UpstreamTimeout
+from clothing.images import MEDIA_TYPES
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 DEFAULT_PORTS = {"http": 80, "https": 443}
 CHUNK_BYTES = 64 * 1024
 # http.client adds "Accept-Encoding: identity" itself: a compressed body could inflate past the size cap.
-HEADERS = {"User-Agent": "clothing-classifier/1.0", "Accept": "image/*"}
+# Accept names exactly what decodes here, so that a content-negotiating CDN sends none of the others.
+HEADERS = {"User-Agent": "clothing-classifier/1.0", "Accept": ", ".join(MEDIA_TYPES)}
 PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 QUERY_SAFE = PATH_SAFE + "?"
 

@@ -11,16 +11,21 @@ aliases badly when a large photo shrinks to 224 pixels.
 """
 
 import functools
+import time
 import warnings
 from io import BytesIO
 
 import numpy as np
+import PIL.AvifImagePlugin  # noqa: F401 - registers the AVIF decoder (2 ms of a cold start): see below
 import PIL.WebPImagePlugin  # noqa: F401 - registers the WebP decoder: see below
 from keras_image_helper.helper import preprocessors
 from keras_image_helper.preprocessors import FunctionPreprocessor
-from PIL import Image, ImageOps
+from PIL import AvifImagePlugin, Image, ImageOps
 
+from clothing.chunk_counts import PNG_SIGNATURE, check_gif_blocks, check_png_chunks
+from clothing.decode_cost import decode_cost
 from clothing.errors import ImageTooLarge, NotAnImage
+from clothing.jpeg_layout import read_jpeg_layout
 from clothing.settings import DEFAULTS
 
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -36,17 +41,13 @@ def torch_scaling(pixels: np.ndarray) -> np.ndarray:
 # (xception, resnet50, vgg16, inception_v3), and PyTorch's.
 SCALINGS = {**preprocessors, "torch": functools.partial(FunctionPreprocessor, func=torch_scaling)}
 
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF")
+# What the fetch's Accept header names, so that a content-negotiating CDN sends only what decodes here.
+MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/avif")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
-# Bytes a pixel takes at the decode's peak, by the mode Pillow decodes into: its own storage (1 byte for
-# 1, L and P; 2 for 16-bit; 4 for the rest), plus the full-size copies made before the picture can be
-# shrunk: 1 becomes L, and 16-bit becomes I, since Image.reduce takes neither; P becomes RGBA; RGBA and LA
-# are premultiplied by Image.reduce itself.
-_PEAK_BYTES_PER_PIXEL = {"1": 2, "L": 1, "P": 9, "LA": 8, "RGBA": 8, **dict.fromkeys(_SIXTEEN_BIT_MODES, 6)}
 _CONVERT_BEFORE_REDUCING = {"1": "L", "P": "RGBA", **dict.fromkeys(_SIXTEEN_BIT_MODES, "I")}
-# Copies of the pixels a decoder holds at once, measured (tests/test_image_limits.py): libwebp decodes into
-# its own buffer, which Pillow copies twice; Pillow's run-length BMP decoder collects the pixels in Python.
-_DECODER_COPIES = {"WEBP": 4, "bmp_rle": 3}
+# libavif decodes on every core it finds; one thread keeps its CPU time the one decode_cost counts.
+AvifImagePlugin.DEFAULT_MAX_THREADS = 1
 
 # The decoders of every accepted format, loaded now, at cold start. Left to Image.open,
 # the first request would load five of them, and the first request for a format not
@@ -54,50 +55,101 @@ _DECODER_COPIES = {"WEBP": 4, "bmp_rle": 3}
 Image.preinit()
 
 
+class _DecodeStopped(Exception):
+    """The decode ran past its deadline; raised from the reader Pillow pulls the file through."""
+
+
+class _DeadlineReader(BytesIO):
+    """The image bytes, refused to the decoder once the deadline has passed.
+
+    Pillow feeds its decoders 64 KB at a time through ``read`` (and parses PNG
+    and GIF through it in Python), so a decode that outlasts its estimate stops
+    at the next read instead of running into the function's timeout.
+    """
+
+    def __init__(self, data: bytes, deadline: float):
+        super().__init__(data)
+        self.deadline = deadline
+
+    def read(self, size: int | None = -1) -> bytes:
+        if time.monotonic() > self.deadline:
+            raise _DecodeStopped
+        return super().read(size)
+
+
 def resize(img: Image.Image, size: int) -> Image.Image:
     """Resize to the model's square input: bilinear, antialiased when shrinking."""
     return img.resize((size, size), Image.Resampling.BILINEAR)
 
 
-def decode_cost(img: Image.Image) -> int:
-    """Bytes the decode of ``img`` holds at its peak, from its header: pixels, the decoder's copies, a conversion."""
-    width, height = img.size
-    decoder = img.tile[0][0] if img.tile else img.format
-    copies = _DECODER_COPIES.get(decoder, _DECODER_COPIES.get(img.format, 1))
-    return width * height * _PEAK_BYTES_PER_PIXEL.get(img.mode, 4) * copies
+def check_structure(data: bytes):
+    """Count what Pillow's parsers and libjpeg would loop over; the JPEG's layout, or None for other formats."""
+    if data[:3] == b"\xff\xd8\xff":
+        return read_jpeg_layout(data)
+    if data[:8] == PNG_SIGNATURE:
+        check_png_chunks(data)
+    elif data[:6] in (b"GIF87a", b"GIF89a"):
+        check_gif_blocks(data)
+    return None
 
 
 def decode_image(data: bytes, size: int, max_pixels: int = DEFAULTS.max_image_pixels,
-                 max_decode_bytes: int = DEFAULTS.max_decode_bytes) -> Image.Image:
+                 max_decode_bytes: int = DEFAULTS.max_decode_bytes,
+                 max_decode_seconds: float = DEFAULTS.max_decode_seconds,
+                 deadline: float | None = None, cpu_share: float = 1.0) -> Image.Image:
     """Decode image bytes into an upright RGB picture at least ``size`` pixels a side.
 
-    Both limits are checked from the header, before any pixel is decoded: the
-    pixel count, and the memory the decode would take (``decode_cost``). JPEGs
-    are scaled down by the decoder itself (``draft``), so a 12-megapixel photo
-    costs an eighth of its pixels; other formats are shrunk right after decoding,
-    before any conversion copies them.
+    Every limit is checked before any pixel is decoded: the file's structure
+    (``check_structure``), the pixel count, and the memory and CPU time the
+    decode would take (``decode_cost``). Where a ``deadline`` is given (a
+    ``time.monotonic()`` value), a decode that would outlast it at
+    ``cpu_share`` of a CPU is refused, and one that outlasts it anyway is
+    stopped at the next read of its file. JPEGs are
+    scaled down by the decoder itself (``draft``), so a 12-megapixel photo
+    costs an eighth of its pixels; other formats are shrunk right after
+    decoding, before any conversion copies them.
     """
+    jpeg = check_structure(data)
+    seconds = max_decode_seconds if deadline is None else min(max_decode_seconds,
+                                                              (deadline - time.monotonic()) * cpu_share)
+    reader = _DeadlineReader(data, float("inf") if deadline is None else deadline)
     try:
         with warnings.catch_warnings():  # Pillow warns below its own limit; ours comes next
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(BytesIO(data), formats=ACCEPTED_FORMATS)
+            img = Image.open(reader, formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"the image has far more than the limit of {max_pixels} pixels") from None
+    except _DecodeStopped:
+        raise ImageTooLarge("the function ran out of time reading the image's header") from None
     except (OSError, ValueError, SyntaxError):
-        raise NotAnImage("not a JPEG, PNG, WebP, GIF or BMP image") from None
+        raise NotAnImage("not a JPEG, PNG, WebP, GIF, BMP or AVIF image") from None
     width, height = img.size
     if width * height > max_pixels:
         raise ImageTooLarge(f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}")
     try:
         img.draft("RGB", (size, size))
-        cost = decode_cost(img)
-        if cost > max_decode_bytes:
-            raise ImageTooLarge(f"decoding this {width}x{height} {img.format} image would take {cost // 2**20} MiB; "
-                                f"the limit is {max_decode_bytes // 2**20} MiB")
+        cost = decode_cost(img, len(data), jpeg)
+        if cost.memory_bytes > max_decode_bytes:
+            raise ImageTooLarge(f"decoding this {width}x{height} {img.format} image would take "
+                                f"{cost.memory_bytes // 2**20} MiB; the limit is {max_decode_bytes // 2**20} MiB")
+        if cost.cpu_seconds > seconds:
+            raise ImageTooLarge(f"decoding this {width}x{height} {img.format} image would take about "
+                                f"{cost.cpu_seconds:.1f} s of CPU; {_budget_name(seconds, max_decode_seconds)}")
+        if jpeg is not None and jpeg.arithmetic:
+            img.decodermaxblock = len(data)  # libjpeg's arithmetic decoder cannot wait for more input
         img = ImageOps.exif_transpose(_shrink(img, size), in_place=False)
         return _to_rgb(img)
+    except _DecodeStopped:
+        raise ImageTooLarge(f"decoding this {width}x{height} {img.format} image was stopped: the function "
+                            "ran out of time") from None
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
         raise NotAnImage("the image data is damaged or truncated") from None
+
+
+def _budget_name(seconds: float, max_decode_seconds: float) -> str:
+    if seconds < max_decode_seconds:
+        return f"the function has {max(seconds, 0):.1f} s of CPU left before its deadline"
+    return f"the limit is {max_decode_seconds:g} s"
 
 
 def _shrink(img: Image.Image, size: int) -> Image.Image:

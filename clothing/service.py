@@ -20,9 +20,10 @@ from clothing.errors import ClothingError, ImageTooLarge, UpstreamTimeout
 from clothing.events import JSON_HEADERS, Request, check_method, error_body, parse_body
 from clothing.fetch import Fetcher
 from clothing.images import decode_image
-from clothing.settings import Settings, interpreter_threads
+from clothing.settings import LAMBDA_MB_PER_VCPU, Settings, interpreter_threads
 
 RESERVED_SECONDS = 1.0  # of the function's remaining time, kept for decoding and inference
+ANSWER_SECONDS = 0.5  # of the same, kept for inference and the answer once the picture is decoded
 BODY_SLACK_BYTES = 64 * 1024  # JSON around a base64 image: braces, a field name, a data: prefix
 
 
@@ -50,6 +51,9 @@ class Service:
         threads, threads_reason = interpreter_threads(settings.interpreter_threads,
                                                       os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
         self.classifier = Classifier(settings.model_path, threads)
+        memory_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        # Decoding uses one thread; below 1,769 MB Lambda gives it only this share of a CPU.
+        self.cpu_share = min(1.0, int(memory_mb) / LAMBDA_MB_PER_VCPU) if memory_mb else 1.0
         self.fetcher = Fetcher(
             AddressPolicy(allow_private=settings.allow_private_urls, ports=settings.allowed_ports),
             max_bytes=settings.max_image_bytes,
@@ -78,8 +82,9 @@ class Service:
     def answer(self, parse: Callable[[], Request], remaining_seconds: float | None = None) -> Answer:
         """Parse, fetch or decode, classify; every failure becomes an error answer, never an exception.
 
-        ``remaining_seconds`` is the platform's own deadline where it tells one (Lambda does);
-        the download is cut short to leave time for the rest.
+        ``remaining_seconds`` is the platform's own deadline where it tells one (Lambda does):
+        the download is cut short to leave time for the rest, and a decode that would outlast
+        it is refused or stopped.
         """
         try:
             request = parse()
@@ -118,13 +123,15 @@ class Service:
     def classify(self, request: Request, remaining_seconds: float | None) -> tuple[dict[str, float], dict]:
         """The class scores for one request, and how many milliseconds each stage took."""
         started = time.perf_counter()
+        deadline = None if remaining_seconds is None else time.monotonic() + remaining_seconds - ANSWER_SECONDS
         if request.url is None:
             data = request.image
         else:
             data = self.fetcher.fetch(request.url, self.fetch_timeout(remaining_seconds))
         fetched = time.perf_counter()
         picture = decode_image(data, self.classifier.input_size, self.settings.max_image_pixels,
-                               self.settings.max_decode_bytes)
+                               self.settings.max_decode_bytes, self.settings.max_decode_seconds,
+                               deadline, self.cpu_share)
         decoded = time.perf_counter()
         scores = self.classifier.classify(picture)
         done = time.perf_counter()

@@ -14,7 +14,8 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Read by this module (see Settings), by clothing.logs (LOG_LEVEL), and by the Lambda runtime (AWS_LAMBDA_*).
 ENVIRONMENT_VARIABLES = (
     "MODEL_PATH", "INTERPRETER_THREADS", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_DECODE_BYTES",
-    "FETCH_TIMEOUT", "CONNECT_TIMEOUT", "MAX_REDIRECTS", "ALLOWED_PORTS", "ALLOW_PRIVATE_URLS", "LOG_LEVEL",
+    "MAX_DECODE_SECONDS", "FETCH_TIMEOUT", "CONNECT_TIMEOUT", "MAX_REDIRECTS", "ALLOWED_PORTS",
+    "ALLOW_PRIVATE_URLS", "LOG_LEVEL",
 )
 ENVIRONMENT_PREFIXES = ("AWS_LAMBDA_",)
 
@@ -50,7 +51,8 @@ class Settings(NamedTuple):
     interpreter_threads: str = "auto"  # or a number; see interpreter_threads()
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 50_000_000  # a 48-megapixel phone photo still fits
-    max_decode_bytes: int = 192 * 2**20  # memory one decode may take (a 12 MP WebP); see images.decode_cost
+    max_decode_bytes: int = 192 * 2**20  # memory one decode may take (a 12 MP WebP); see clothing.decode_cost
+    max_decode_seconds: float = 1.0  # CPU time one decode may take, estimated from the header; see clothing.decode_cost
     fetch_timeout: float = 10.0  # seconds for the whole download, redirects included
     connect_timeout: float = 3.0
     max_redirects: int = 5
@@ -67,6 +69,7 @@ class Settings(NamedTuple):
             max_image_bytes=int(env.get("MAX_IMAGE_BYTES", default.max_image_bytes)),
             max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", default.max_image_pixels)),
             max_decode_bytes=int(env.get("MAX_DECODE_BYTES", default.max_decode_bytes)),
+            max_decode_seconds=float(env.get("MAX_DECODE_SECONDS", default.max_decode_seconds)),
             fetch_timeout=float(env.get("FETCH_TIMEOUT", default.fetch_timeout)),
             connect_timeout=float(env.get("CONNECT_TIMEOUT", default.connect_timeout)),
             max_redirects=int(env.get("MAX_REDIRECTS", default.max_redirects)),

@@ -1,0 +1,60 @@
+"""What decoding a picture will cost, in memory and in CPU time, known from its header before any pixel is decoded.
+
+Each number follows how the decoder Pillow calls really works, and each rate
+was measured at the limits on this project's 2-core x86 machine
+(``tests/test_image_limits.py`` measures every path again, in a fresh process):
+
+- memory: the pixels in the mode Pillow decodes into, the copies a decoder
+  makes, a conversion some modes need before they can be shrunk, and for a
+  JPEG in several scans the whole picture's DCT coefficients (jpeg_layout);
+- CPU: a rate per pixel for each decoder, a rate per byte where Pillow parses
+  in Python (run-length BMP), and for JPEG a rate per block that each scan
+  walks, since a scan costs a pass over its components however little it holds.
+"""
+
+from typing import NamedTuple
+
+from PIL import Image
+
+from clothing.jpeg_layout import JpegLayout
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+# Bytes a pixel takes at the decode's peak, by the mode Pillow decodes into: its own storage (1 byte for
+# 1, L and P; 2 for 16-bit; 4 for the rest), plus the full-size copies made before the picture can be
+# shrunk: 1 becomes L, and 16-bit becomes I, since Image.reduce takes neither; P becomes RGBA; RGBA and LA
+# are premultiplied by Image.reduce itself.
+_PEAK_BYTES_PER_PIXEL = {"1": 2, "L": 1, "P": 9, "LA": 8, "RGBA": 8, **dict.fromkeys(_SIXTEEN_BIT_MODES, 6)}
+# Copies of the pixels a decoder holds at once, measured: libwebp decodes into its own buffer, which Pillow
+# copies twice; libavif holds the AV1 frame (YUV, up to 16 bits a sample) beside Pillow's RGB; Pillow's
+# run-length BMP decoder collects the pixels in Python.
+_DECODER_COPIES = {"WEBP": 4, "AVIF": 4, "bmp_rle": 3}
+
+# CPU nanoseconds, measured here at the limits and rounded up by a fifth or more.
+NS_PER_PIXEL = {"JPEG": 2, "MPO": 2, "PNG": 15, "GIF": 10, "WEBP": 20, "BMP": 4, "AVIF": 55, "bmp_rle": 180}
+# Entropy decoding, which a dense file pays by the byte; Pillow's run-length BMP decoder is a Python loop.
+NS_PER_FILE_BYTE = {"PNG": 10, "GIF": 10, "WEBP": 60, "AVIF": 60, "bmp_rle": 350}
+NS_PER_JPEG_BYTE = {"sequential": 15, "progressive": 50, "arithmetic": 160}  # entropy decoding
+NS_PER_BLOCK_VISIT = 55  # one scan over one 8x8 block: libjpeg decodes its (perhaps empty) share of the scan
+NS_PER_BLOCK_OUTPUT = {False: 60, True: 500}  # a multi-scan JPEG's last pass, over every block; True: smoothed
+
+
+class DecodeCost(NamedTuple):
+    memory_bytes: int
+    cpu_seconds: float
+
+
+def decode_cost(img: Image.Image, file_bytes: int, jpeg: JpegLayout | None = None) -> DecodeCost:
+    """The peak memory and CPU time of decoding ``img``, opened (and drafted) but not yet loaded."""
+    width, height = img.size
+    decoder = img.tile[0][0] if img.tile else img.format
+    kind = decoder if decoder in NS_PER_PIXEL else img.format
+    copies = _DECODER_COPIES.get(decoder, _DECODER_COPIES.get(img.format, 1))
+    memory = width * height * _PEAK_BYTES_PER_PIXEL.get(img.mode, 4) * copies
+    nanoseconds = width * height * NS_PER_PIXEL.get(kind, 20) + file_bytes * NS_PER_FILE_BYTE.get(kind, 0)
+    if jpeg is not None:
+        memory += jpeg.coefficient_bytes
+        coding = "arithmetic" if jpeg.arithmetic else "progressive" if jpeg.progressive else "sequential"
+        nanoseconds += file_bytes * NS_PER_JPEG_BYTE[coding] + jpeg.block_visits * NS_PER_BLOCK_VISIT
+        if jpeg.multi_scan:
+            nanoseconds += sum(jpeg.blocks(c) for c in jpeg.components) * NS_PER_BLOCK_OUTPUT[jpeg.smoothed]
+    return DecodeCost(memory, nanoseconds / 1e9)
