@@ -10,6 +10,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 export CLOTHING_DATA ?= $(abspath $(wildcard ../shared/datasets/clothing-dataset-small))
 
 GCF_VENV := build/gcf-venv
+CHECKOV_VENV := build/checkov-venv
 GCF_PORT ?= 8081
 
 .PHONY: help serve test lint model convert bench deploy destroy cost package-gcf package-azure serve-gcf
@@ -35,10 +36,11 @@ test: $(VENV)/.ready $(GCF_VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.re
 	$(CONVERT_VENV)/bin/python -m pytest -p no:anyio conversion/tests/test_convert.py  # TensorFlow and PyTorch
 	$(CONVERT_VENV)/bin/python -m pytest -p no:anyio conversion/tests/test_convert_torch.py  # crash in one process
 
-lint: $(VENV)/.ready ## ruff, hadolint and cfn-lint
+lint: $(VENV)/.ready $(CHECKOV_VENV)/.ready ## ruff, hadolint, cfn-lint, and checkov's security checks of the template and the Dockerfile
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -f template.yaml -f Dockerfile
 
 model: $(TRAIN_VENV)/.ready $(VENV)/.ready ## train, convert and evaluate clothing_model.tflite (about 45 minutes on 2 cores)
 	$(TRAIN_VENV)/bin/python -m training.data
@@ -81,6 +83,12 @@ $(CONVERT_VENV)/.ready: conversion/requirements.txt
 $(GCF_VENV)/.ready: requirements.txt platforms/gcf/requirements.txt
 	$(PYTHON) -m venv $(GCF_VENV)
 	$(GCF_VENV)/bin/pip install $(PIP_FLAGS) -r requirements.txt -r platforms/gcf/requirements.txt
+	touch $@
+
+# checkov has an environment of its own: its many dependencies would fight aws-sam-cli's pins.
+$(CHECKOV_VENV)/.ready: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) -r requirements-checkov.txt
 	touch $@
 
 $(TRAIN_VENV)/.ready: training/requirements.txt

@@ -25,17 +25,31 @@ from PIL import Image
 
 from benchmarks.run import BENCH, INVOCATIONS, Emulator, serve_directory
 from scripts import serve
+from tests import pictures
 from tests.conftest import IMAGES, load_event
 from tests.hostile import hostile_host
 
 PICTURES = sorted(IMAGES.glob("*.jpg"))
 
 
-def bomb() -> bytes:
-    """A 200 KB PNG of 50 megapixels with transparency: 200 MB and more to decode."""
+def jpeg(img: Image.Image, **options) -> bytes:
+    out = io.BytesIO()
+    img.save(out, "JPEG", progressive=True, **options)
+    return out.getvalue()
+
+
+def bombs() -> dict[str, bytes]:
+    """Each kind of hostile picture, by the file name it is served under (tests/test_image_limits.py has more)."""
     out = io.BytesIO()
     Image.new("RGBA", (10000, 5000), (200, 10, 10, 100)).save(out, "PNG")
-    return out.getvalue()
+    flat = Image.new("RGB", (7000, 7000), (120, 130, 140))
+    return {
+        "bomb.png": out.getvalue(),  # 200 KB, 50 megapixels with transparency: 200 MB and more to decode
+        "scans.jpg": pictures.with_repeated_scan(jpeg(flat), 3000),  # 0.5 MB: a minute of CPU
+        "coefficients.jpg": jpeg(Image.fromarray(pictures.photo_like(7000, 7000)), subsampling=0),  # 294 MB
+        "chunks.png": pictures.png_with_chunks(800_000),  # 9 MB: two seconds of Pillow's Python loop
+        "rle.bmp": pictures.rle8_bmp_padded_rows(50_000_000, 1),  # 1 KB: nine seconds of the same
+    }
 
 
 def proxy(body: str, content_type: str = "application/json", base64_encoded: bool = False) -> dict:
@@ -44,19 +58,23 @@ def proxy(body: str, content_type: str = "application/json", base64_encoded: boo
     return event
 
 
-def kinds(pictures: str, hostile: str, bomb_file: str) -> dict[str, tuple[int, object]]:
+def kinds(served: str, hostile: str) -> dict[str, tuple[int, object]]:
     """Each kind of request: its weight, and a function of a random generator that makes one."""
     b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
     picture = lambda rng: rng.choice(PICTURES)  # noqa: E731
     return {
-        "url": (30, lambda rng: {"url": f"{pictures}/{picture(rng).name}"}),
+        "url": (30, lambda rng: {"url": f"{served}/{picture(rng).name}"}),
         "bytes": (20, lambda rng: {"image": b64(picture(rng).read_bytes())}),
-        "proxy json": (10, lambda rng: proxy(json.dumps({"url": f"{pictures}/{picture(rng).name}"}))),
+        "proxy json": (10, lambda rng: proxy(json.dumps({"url": f"{served}/{picture(rng).name}"}))),
         "proxy binary": (10, lambda rng: proxy(b64(picture(rng).read_bytes()), "image/jpeg", True)),
         "bad base64": (4, lambda rng: {"image": "!" * rng.randint(1, 5000)}),
         "not an image": (4, lambda rng: {"image": b64(rng.randbytes(2000))}),
         "bad envelope": (4, lambda rng: proxy("[" * 10_000 + "]" * 10_000) | {"headers": ["x"]}),
-        "bomb": (3, lambda rng: {"url": f"{pictures}/{bomb_file}"}),
+        "bomb": (3, lambda rng: {"url": f"{served}/bomb.png"}),
+        "jpeg scans": (2, lambda rng: {"url": f"{served}/scans.jpg"}),
+        "jpeg coefficients": (2, lambda rng: {"url": f"{served}/coefficients.jpg"}),
+        "png chunks": (2, lambda rng: {"url": f"{served}/chunks.png"}),
+        "bmp run-length": (2, lambda rng: {"url": f"{served}/rle.bmp"}),
         "metadata": (3, lambda rng: {"url": "http://169.254.169.254/latest/meta-data/"}),
         "banner": (3, lambda rng: {"url": f"{hostile}/banner"}),
         "cut short": (3, lambda rng: {"url": f"{hostile}/cut-short"}),
@@ -87,11 +105,12 @@ def main() -> None:
     files.mkdir(parents=True, exist_ok=True)
     for path in PICTURES:
         (files / path.name).write_bytes(path.read_bytes())
-    (files / "bomb.png").write_bytes(bomb())
+    for name, data in bombs().items():
+        (files / name).write_bytes(data)
     rng = random.Random(args.seed)
     latencies, answers = collections.defaultdict(list), collections.Counter()
     with hostile_host() as hostile:
-        made = kinds(serve_directory(files), hostile, "bomb.png")
+        made = kinds(serve_directory(files), hostile)
         names, weights = list(made), [weight for weight, _ in made.values()]
         emulator = Emulator(task_root)
         try:

@@ -30,7 +30,7 @@ _PEAK_BYTES_PER_PIXEL = {"1": 2, "L": 1, "P": 9, "LA": 8, "RGBA": 8, **dict.from
 _DECODER_COPIES = {"WEBP": 4, "AVIF": 4, "bmp_rle": 3}
 
 # CPU nanoseconds, measured here at the limits and rounded up by a fifth or more.
-NS_PER_PIXEL = {"JPEG": 2, "MPO": 2, "PNG": 15, "GIF": 10, "WEBP": 20, "BMP": 4, "AVIF": 55, "bmp_rle": 180}
+NS_PER_PIXEL = {"JPEG": 2, "MPO": 2, "PNG": 15, "GIF": 10, "WEBP": 20, "BMP": 6, "AVIF": 55, "bmp_rle": 180}
 # Entropy decoding, which a dense file pays by the byte; Pillow's run-length BMP decoder is a Python loop.
 NS_PER_FILE_BYTE = {"PNG": 10, "GIF": 10, "WEBP": 60, "AVIF": 60, "bmp_rle": 350}
 NS_PER_JPEG_BYTE = {"sequential": 15, "progressive": 50, "arithmetic": 160}  # entropy decoding

@@ -139,6 +139,15 @@ def test_without_an_api_key_both_methods_are_open_and_no_key_or_plan_exists():
     assert not kinds & {"AWS::ApiGateway::ApiKey", "AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::UsagePlanKey"}
 
 
+def test_the_functions_concurrency_is_capped_by_default_and_left_uncapped_with_zero():
+    def reserved(parameters):
+        return deployed_resources(parameters)["ClassifierFunction"]["Properties"]["ReservedConcurrentExecutions"]
+
+    assert int(reserved({})) == 10
+    assert int(reserved({"MaxConcurrency": "3"})) == 3
+    assert reserved({"MaxConcurrency": "0"}) == {"Ref": "AWS::NoValue"}  # CloudFormation leaves the property out
+
+
 def test_with_an_api_key_predict_needs_it_the_page_does_not_and_a_usage_plan_caps_it():
     resources = deployed_resources({"RequireApiKey": "true"})
     methods = methods_by_verb(resources)

@@ -211,6 +211,8 @@ BOMBS = {
                         ImageTooLarge, "more than 32 scans"),
     "jpeg-3000-scans-3-megapixels": (lambda tmp: pictures.with_repeated_scan(flat_progressive(tmp, 2000, 1500),
                                                                              3000), ImageTooLarge, "scans"),
+    "jpeg-baseline-with-3000-scans-after": (lambda tmp: pictures.with_repeated_scan(pictures.cjpeg(ppm(
+        tmp, 1500)), 3000), NotAnImage, "damaged"),  # libjpeg refuses a scan after a baseline picture's one scan
     "jpeg-32-scans-49-megapixels": (lambda tmp: pictures.with_repeated_scan(flat_progressive(tmp, 7000, 7000), 22),
                                     ImageTooLarge, "s of CPU; the limit is 1 s"),
     "jpeg-arithmetic-dense": (lambda tmp: pictures.cjpeg(pictures.write_ppm(tmp / "noise.ppm", np.random.default_rng(
