@@ -205,14 +205,18 @@ def flat_progressive(tmp_path, width: int, height: int) -> bytes:
     return pictures.cjpeg(path, "-progressive")
 
 
+def flat_baseline(tmp_path) -> bytes:
+    return pictures.cjpeg(pictures.write_ppm(tmp_path / "flat.ppm", np.full((1500, 2000, 3), 128, np.uint8)))
+
+
 BOMBS = {
     "jpeg-progressive-444-coefficients": (progressive_444_bomb, ImageTooLarge, "would take 2.. MiB"),
     "jpeg-3000-scans": (lambda tmp: pictures.with_repeated_scan(flat_progressive(tmp, 7000, 7000), 3000),
                         ImageTooLarge, "more than 32 scans"),
     "jpeg-3000-scans-3-megapixels": (lambda tmp: pictures.with_repeated_scan(flat_progressive(tmp, 2000, 1500),
                                                                              3000), ImageTooLarge, "scans"),
-    "jpeg-baseline-with-3000-scans-after": (lambda tmp: pictures.with_repeated_scan(pictures.cjpeg(ppm(
-        tmp, 1500)), 3000), NotAnImage, "damaged"),  # libjpeg refuses a scan after a baseline picture's one scan
+    "jpeg-baseline-with-30-scans-after": (lambda tmp: pictures.with_repeated_scan(flat_baseline(tmp), 30),
+                                          NotAnImage, "damaged"),  # libjpeg refuses a scan after the one scan
     "jpeg-32-scans-49-megapixels": (lambda tmp: pictures.with_repeated_scan(flat_progressive(tmp, 7000, 7000), 22),
                                     ImageTooLarge, "s of CPU; the limit is 1 s"),
     "jpeg-arithmetic-dense": (lambda tmp: pictures.cjpeg(pictures.write_ppm(tmp / "noise.ppm", np.random.default_rng(
