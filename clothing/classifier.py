@@ -25,29 +25,45 @@ def metadata_path(model_path: str | os.PathLike) -> str:
 
 
 def write_metadata(model_path: str | os.PathLike, settings: dict) -> None:
-    """The settings file beside ``model_path``: input size, scaling, labels in output order, and its source."""
+    """The settings file beside ``model_path``: input size, scaling, resize, labels in output order, the output's
+    kind, and its source."""
     with open(metadata_path(model_path), "w") as file:
         file.write(json.dumps(settings, indent=2) + "\n")
 
 
+# What the model's output is, by the name its settings file gives ("output"): a probability for each label,
+# or, for a binary classifier with one output, the logit of the second label's probability or that probability.
+OUTPUTS = ("probabilities", "logit", "sigmoid")
+
+
 class Classifier:
-    """Scores pictures with the model; reads its input size, scaling and labels from its metadata."""
+    """Scores pictures with the model; reads its input size, scaling, resize, labels and output from its metadata.
+
+    A binary model with one output answers both labels: ``{first: 1 - p, second: p}``, where ``p`` is the
+    sigmoid of its logit, or its own output when its graph ends in a sigmoid.
+    """
 
     def __init__(self, model_path: str | os.PathLike, threads: int = 2):
         with open(metadata_path(model_path)) as file:
             metadata = json.load(file)
         self.labels: tuple[str, ...] = tuple(metadata["labels"])
         self.input_size: int = metadata["input_size"]
-        self.prepare = InputPreparer(self.input_size, metadata["scaling"])
+        self.output: str = metadata.get("output", "probabilities")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"unknown output {self.output!r} in the model's metadata; known: {', '.join(OUTPUTS)}")
+        self.prepare = InputPreparer(self.input_size, metadata["scaling"], metadata.get("resize", "antialiased"))
         self._interpreter = Interpreter(model_path=os.fspath(model_path), num_threads=threads)
         self._interpreter.allocate_tensors()
         input_detail = self._interpreter.get_input_details()[0]
         output_detail = self._interpreter.get_output_details()[0]
         expected = [1, self.input_size, self.input_size, 3]
-        if list(input_detail["shape"]) != expected or output_detail["shape"][-1] != len(self.labels):
+        outputs = 1 if self.output in ("logit", "sigmoid") else len(self.labels)
+        if self.output != "probabilities" and len(self.labels) != 2:
+            raise ValueError(f"a model with one {self.output} output answers two labels, not {len(self.labels)}")
+        if list(input_detail["shape"]) != expected or output_detail["shape"][-1] != outputs:
             raise ValueError(
                 f"the model takes {list(input_detail['shape'])} and gives {list(output_detail['shape'])}; "
-                f"its metadata says {expected} and {len(self.labels)} labels"
+                f"its metadata says {expected} and {outputs} outputs"
             )
         self._input_index = input_detail["index"]
         self._output_index = output_detail["index"]
@@ -59,7 +75,11 @@ class Classifier:
         with self._lock:
             self._interpreter.set_tensor(self._input_index, batch)
             self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output_index)[0]
+            scores = self._interpreter.get_tensor(self._output_index)[0].astype(np.float32)
+        if self.output == "probabilities":
+            return scores
+        second = 1 / (1 + np.exp(-scores[0])) if self.output == "logit" else scores[0]
+        return np.array([1 - second, second], dtype=np.float32)
 
     def classify(self, picture: Image.Image) -> dict[str, float]:
         """``{label: score}`` in the model's label order, as plain floats."""

@@ -77,9 +77,29 @@ class _DeadlineReader(BytesIO):
         return super().read(size)
 
 
-def resize(img: Image.Image, size: int) -> Image.Image:
-    """Resize to the model's square input: bilinear, antialiased when shrinking."""
-    return img.resize((size, size), Image.Resampling.BILINEAR)
+def _bilinear_sampled(img: Image.Image, size: int) -> Image.Image:
+    """Bilinear sampling at each output pixel's centre, without antialiasing: tf.image.resize, OpenCV's
+    INTER_LINEAR, torch's interpolate. Pillow's affine transform samples its 2x2 neighbours, where its resize
+    widens the filter when shrinking."""
+    scale_x, scale_y = img.width / size, img.height / size
+    return img.transform((size, size), Image.Transform.AFFINE, (scale_x, 0, 0, 0, scale_y, 0),
+                         Image.Resampling.BILINEAR)
+
+
+# How a model's input was resized in training, by the name its settings file gives:
+# nearest: PIL's NEAREST, as keras.utils.load_img and ImageDataGenerator do by default, and the course's homework;
+# bilinear: without antialiasing, as keras.utils.image_dataset_from_directory (tf.image.resize) and OpenCV do;
+# antialiased: PIL's BILINEAR, which widens its filter when shrinking, as torchvision's Resize does on pictures.
+RESIZES = {
+    "nearest": lambda img, size: img.resize((size, size), Image.Resampling.NEAREST),
+    "bilinear": _bilinear_sampled,
+    "antialiased": lambda img, size: img.resize((size, size), Image.Resampling.BILINEAR),
+}
+
+
+def resize(img: Image.Image, size: int, method: str = "antialiased") -> Image.Image:
+    """Resize to the model's square input, as the model's settings file says it was in training."""
+    return RESIZES[method](img, size)
 
 
 def check_structure(data: bytes):
@@ -183,15 +203,18 @@ class InputPreparer:
     """Turns a decoded picture into the model's input batch; built once, reused.
 
     ``scaling`` names one of keras-image-helper's preprocessors (``SCALINGS``);
-    its resize is replaced by ``resize``, antialiased, instead of nearest neighbour.
+    its resize is replaced by one of ``RESIZES``: antialiased unless the model
+    was trained on pictures resized another way.
     """
 
-    def __init__(self, size: int, scaling: str = "xception"):
+    def __init__(self, size: int, scaling: str = "xception", resize_method: str = "antialiased"):
         if scaling not in SCALINGS:
             raise ValueError(f"unknown input scaling {scaling!r}; known: {', '.join(SCALINGS)}")
+        if resize_method not in RESIZES:
+            raise ValueError(f"unknown resize {resize_method!r}; known: {', '.join(RESIZES)}")
         self.size = size
         self._preprocessor = SCALINGS[scaling]((size, size))
-        self._preprocessor.resize_image = lambda img: resize(img, size)
+        self._preprocessor.resize_image = lambda img: resize(img, size, resize_method)
 
     def __call__(self, img: Image.Image) -> np.ndarray:
         return np.ascontiguousarray(self._preprocessor.convert_to_tensor(img))
