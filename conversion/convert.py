@@ -1,18 +1,24 @@
 """Convert a model to the TF-Lite file and settings file the function serves, checked against its framework.
 
     python -m conversion.convert MODEL [--out clothing_model.tflite] [--labels a,b,c] [--scaling xception]
-                                       [--input-size N] [--float32] [--check-dir DIR] [--compare-runtimes]
+                                       [--resize antialiased] [--input-size N] [--float32] [--check-dir DIR]
+                                       [--compare-runtimes]
 
 MODEL is a Keras model (a legacy ``.h5`` file, a native ``.keras`` file or a
-SavedModel folder), an ONNX model (``.onnx``) or a PyTorch network saved with
-``torch.export.save`` (``.pt2``). The input size comes from the model; a
-channels-first input (``[1, 3, H, W]``, as PyTorch takes pictures) is turned
-to take the channels-last pictures the function prepares. The output is always
-probabilities: a model that ends in logits (as the course's does) gets a
-softmax added to the converted graph. Before anything is written, the TF-Lite
-model must agree with the model's own framework (Keras, ONNX Runtime or
-PyTorch) on pictures prepared by the function's own code; the files are then
-moved into place whole, so a failure never leaves a broken model behind.
+SavedModel folder), an ONNX model (``.onnx``, its weights inside or in
+``.onnx.data`` files beside it) or a PyTorch network saved with
+``torch.export.save`` (``.pt2``, converted in the training environment, where
+torch is). The input size comes from the model; a channels-first input
+(``[1, 3, H, W]``, as PyTorch takes pictures) is turned to take the
+channels-last pictures the function prepares. The function answers
+probabilities: a model with one score per label that ends in logits (as the
+course's does) gets a softmax added to the converted graph; a binary model with
+one output answers both labels, from the sigmoid of its logit or from its own
+sigmoid, whichever its graph ends in (the settings file records which). Before
+anything is written, the TF-Lite model must agree with the model's own
+framework (Keras, ONNX Runtime or PyTorch) on pictures prepared by the
+function's own code; the files are then moved into place whole, so a failure
+never leaves a broken model behind, and every failure is one line.
 """
 
 import argparse
@@ -26,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from clothing.classifier import Classifier, metadata_path, write_metadata
-from clothing.images import SCALINGS, InputPreparer, decode_image
+from clothing.images import RESIZES, SCALINGS, InputPreparer, decode_image
 from clothing.labels import CLASSES
 from clothing.settings import DEFAULTS, interpreter_threads
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
@@ -34,7 +40,10 @@ from conversion.source import ConversionError, Source, first_line
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_PICTURES = 64
-PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
+# A binary classifier's logit beyond this makes a probability float32 cannot tell from 0 or 1: a one-output
+# model whose typical output is larger, and that ends in no sigmoid, is not the logit of a classifier.
+MAX_TYPICAL_LOGIT = 50.0
+PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"}
 FORMATS = "a .h5 or .keras file, a SavedModel folder, an .onnx file or a .pt2 file"
 
 
@@ -47,12 +56,17 @@ def open_source(path: Path) -> Source:
         from conversion.keras_source import open_keras
 
         return open_keras(path)
-    if suffix in (".onnx", ".pt2", ".pt", ".pth"):
-        from conversion import torch_source
+    if suffix == ".onnx":
+        from conversion.onnx_source import open_onnx
 
-        opener = {".onnx": torch_source.open_onnx, ".pt2": torch_source.open_pt2}.get(
-            suffix, torch_source.open_state_dict)
-        return opener(path)
+        return open_onnx(path)
+    if suffix in (".pt2", ".pt", ".pth"):
+        try:
+            from conversion import torch_source
+        except ImportError:
+            raise ConversionError(f"{path}: a .pt2 network converts where torch is, in the training environment: "
+                                  f"make convert runs it there; or export it to ONNX (torch.onnx.export)") from None
+        return torch_source.open_pt2(path) if suffix == ".pt2" else torch_source.open_state_dict(path)
     raise ConversionError(f"{path}: not a model this converter reads; give {FORMATS}")
 
 
@@ -89,6 +103,10 @@ def check_pictures(check_dir: Path | None) -> list[Path]:
     raise ConversionError("no pictures to check the conversion with: give --check-dir")
 
 
+def sigmoid(scores: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-scores))
+
+
 def is_probabilities(scores: np.ndarray) -> bool:
     return bool((scores >= 0).all() and np.allclose(scores.sum(axis=1), 1, atol=1e-3))
 
@@ -107,14 +125,38 @@ def check_agreement(reference: np.ndarray, converted: np.ndarray, framework: str
     return largest
 
 
+def output_kind(raw: np.ndarray, labels: tuple[str, ...], ends_in_sigmoid: bool) -> str:
+    """What the model's output is (clothing.classifier.OUTPUTS), from its graph; ConversionError if no labels fit."""
+    default = " (the default is the ten clothing classes: give yours with --labels a,b, or ARGS=\"--labels a,b\" " \
+              "to make convert)" if labels == CLASSES else ""
+    if raw.shape[1] == 1:
+        if len(labels) != 2:
+            given = "one label was" if len(labels) == 1 else f"{len(labels)} labels were"
+            raise ConversionError(f"the model gives one score, which tells two classes apart, but {given} "
+                                  f"given{default}: give two, first the class its score calls 0, then the one it "
+                                  "calls 1")
+        if ends_in_sigmoid:
+            return "sigmoid"
+        typical = float(np.median(np.abs(raw)))
+        if typical > MAX_TYPICAL_LOGIT:
+            raise ConversionError(f"the model's one output is typically {typical:.0f} away from 0 and its graph ends "
+                                  f"in no sigmoid: not a binary classifier's logit (those stay within "
+                                  f"{MAX_TYPICAL_LOGIT:.0f})")
+        return "logit"
+    if raw.shape[1] != len(labels):
+        raise ConversionError(f"the model gives {raw.shape[1]} scores but {len(labels)} labels were given{default}")
+    return "probabilities"
+
+
 def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: str = "xception",
-            asked_size: int | None = None, float16: bool = True, check_dir: Path | None = None) -> dict:
+            asked_size: int | None = None, float16: bool = True, check_dir: Path | None = None,
+            resize: str = "antialiased") -> dict:
     """Convert, check, then move the model and its settings file into place; returns what it measured."""
     if scaling not in SCALINGS:
         raise ConversionError(f"unknown --scaling {scaling!r}; known: {', '.join(SCALINGS)}")
     source = open_source(model)
     size = input_size(source.input_shape, asked_size)
-    prepare = InputPreparer(size, scaling)
+    prepare = InputPreparer(size, scaling, resize)
     pictures = check_pictures(check_dir)
     batches = [prepare(decode_image(picture.read_bytes(), size)) for picture in pictures]
     try:
@@ -122,10 +164,16 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
     except Exception as error:  # the framework's own error for an input it cannot take
         raise ConversionError(f"{source.framework} cannot run the model on {size}x{size} pictures "
                               f"({first_line(error)})") from None
-    if raw.ndim != 2 or raw.shape[1] != len(labels):
-        raise ConversionError(f"the model gives {raw.shape[-1]} scores but {len(labels)} labels were given")
-    add_softmax = not is_probabilities(raw)
-    reference = softmax(raw) if add_softmax else raw
+    if raw.ndim != 2:
+        raise ConversionError(f"the model gives scores of shape {_shape(raw.shape[1:])} for a picture; one score "
+                              "per label is needed")
+    kind = output_kind(raw, labels, source.ends_in_sigmoid)
+    add_softmax = kind == "probabilities" and not is_probabilities(raw)
+    if kind == "probabilities":
+        reference = softmax(raw) if add_softmax else raw
+    else:
+        second = sigmoid(raw[:, 0]) if kind == "logit" else raw[:, 0]
+        reference = np.stack([1 - second, second], axis=1)
     flatbuffer = source.to_tflite(size, add_softmax, float16)
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -133,8 +181,7 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
         staged = Path(scratch) / out.name
         staged.write_bytes(flatbuffer)
         write_metadata(staged, {"architecture": model.name, "source": source.framework, "input_size": size,
-                                "scaling": scaling,
-                                "labels": list(labels)})
+                                "scaling": scaling, "resize": resize, "output": kind, "labels": list(labels)})
         threads, _ = interpreter_threads(DEFAULTS.interpreter_threads, None)  # as the function here would
         try:
             classifier = Classifier(staged, threads)
@@ -151,7 +198,11 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
     return {"pictures": len(pictures), "megabytes": out.stat().st_size / 1e6, "largest_difference": largest,
             "invoke_ms": 1000 * statistics.median(invoke), "threads": threads,
             "softmax_added": add_softmax, "input_size": size, "framework": source.framework,
-            "channels_first": source.channels_first}
+            "channels_first": source.channels_first, "output": kind}
+
+
+BINARY = {"probabilities": "", "logit": ", one logit: answered as two probabilities through a sigmoid",
+          "sigmoid": ", one sigmoid output: answered as two probabilities"}
 
 
 def read_labels(text: str) -> tuple[str, ...]:
@@ -179,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaling", default="xception", choices=sorted(SCALINGS),
                         help="how the model's input was scaled in training: keras-image-helper's modes, "
                              "or torch for PyTorch's ImageNet normalisation")
+    parser.add_argument("--resize", default="antialiased", choices=list(RESIZES),
+                        help="how pictures were resized in training: nearest (keras.utils.load_img, "
+                             "ImageDataGenerator, PIL's NEAREST), bilinear (image_dataset_from_directory, OpenCV), "
+                             "antialiased (torchvision's Resize, PIL's BILINEAR; the default)")
     parser.add_argument("--input-size", type=int, help="only for a model that takes pictures of any size")
     parser.add_argument("--float32", dest="float16", action="store_false",
                         help="keep 32-bit weights (default: float16 weights, half the file)")
@@ -188,13 +243,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         report = convert(args.model, args.out, args.labels, args.scaling, args.input_size, args.float16,
-                         args.check_dir)
+                         args.check_dir, args.resize)
     except ConversionError as error:
         print(f"convert: {error}; nothing was written", file=sys.stderr)
         return 1
+    except Exception as error:  # a framework's own failure on a model no check above foresaw: still one line
+        print(f"convert: {type(error).__name__}: {first_line(error)}; nothing was written", file=sys.stderr)
+        return 1
     print(f"{args.out}: {report['megabytes']:.1f} MB, {report['input_size']} px, {len(args.labels)} labels"
           f"{', channels-first input turned channels-last' if report['channels_first'] else ''}"
-          f"{', softmax added to its logits' if report['softmax_added'] else ''}")
+          f"{', softmax added to its logits' if report['softmax_added'] else ''}"
+          f"{BINARY[report['output']]}")
     print(f"checked against {report['framework']} on {report['pictures']} pictures: largest score difference "
           f"{report['largest_difference']:.4f}; median invoke {report['invoke_ms']:.1f} ms with "
           f"{report['threads']} threads")

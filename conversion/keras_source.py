@@ -3,8 +3,10 @@
 import contextlib
 import functools
 import io
+import json
 import os
 import re
+import zipfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter; errors still show
@@ -22,7 +24,47 @@ def open_keras(path: Path) -> Source:
     model = load(path)
     return Source("Keras", tuple(model.inputs[0].shape), channels_first=False,
                   scores=lambda batch: np.asarray(model(batch, training=False)),
-                  to_tflite=functools.partial(to_tflite, model))
+                  to_tflite=functools.partial(to_tflite, model), ends_in_sigmoid=ends_in_sigmoid(model))
+
+
+def final_operation(model) -> str | None:
+    """What makes the model's output: its last layer's activation (``sigmoid``, ``softmax``), the layer's
+    own kind when it has none (``Dense``), or for a SavedModel the graph's last operation (``Sigmoid``)."""
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.TFSMLayer):
+        try:
+            operation = last.call_endpoint_fn.outputs[0].op
+        except (AttributeError, IndexError):  # a restored function that does not show its graph
+            return None
+        while operation.type == "Identity":
+            operation = operation.inputs[0].op
+        return operation.type
+    activation = getattr(getattr(last, "activation", None), "__name__", None)
+    return activation if activation not in (None, "linear") else type(last).__name__
+
+
+def ends_in_sigmoid(model) -> bool:
+    """Whether the model ends in a sigmoid: ``Dense(1, activation="sigmoid")``, an ``Activation`` layer..."""
+    return (final_operation(model) or "").lower() == "sigmoid"
+
+
+def saved_by(path: Path) -> str | None:
+    """The Keras version that saved ``path``, as the file records it (``metadata.json``, or the .h5 attributes)."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                return json.loads(archive.read("metadata.json"))["keras_version"]
+        import h5py  # noqa: PLC0415 - Keras's own dependency, for legacy files only
+
+        with h5py.File(path, "r") as file:
+            version = file.attrs.get("keras_version")
+            return version.decode() if isinstance(version, bytes) else version
+    except Exception:  # no version recorded, or not a file of either kind: nothing to say
+        return None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
 
 
 def load(path: Path):
@@ -33,6 +75,12 @@ def load(path: Path):
         try:
             model = keras.models.load_model(path, compile=False)
         except Exception as error:  # Keras raises many kinds for a file it cannot read
+            saved = saved_by(path)
+            if saved and _version(saved) > _version(keras.__version__):
+                raise ConversionError(f"{path}: saved by Keras {saved}, newer than this converter's Keras "
+                                      f"{keras.__version__}, which cannot read it; raise keras in "
+                                      "conversion/requirements.txt, or save it with Keras "
+                                      f"{keras.__version__}") from None
             raise ConversionError(f"{path}: not a model Keras can read ({first_line(error)})") from None
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ConversionError(f"{path}: the model has {len(model.inputs)} inputs and {len(model.outputs)} "

@@ -1,7 +1,8 @@
 """PyTorch to TF-Lite with litert-torch, and float16 weights with ai-edge-quantizer.
 
-The one path both the training pipeline (``training.convert``) and ``make convert`` (for ``.pt2`` and ``.onnx``
-models) take, so that a network trained here and one brought by a user become TF-Lite the same way.
+The one path both the training pipeline (``training.convert``) and ``make convert`` for ``.pt2`` networks take
+(both in the training environment, where torch is), so that a network trained here and one brought by a user
+become TF-Lite the same way.
 """
 
 import contextlib
@@ -11,9 +12,8 @@ from pathlib import Path
 
 import litert_torch
 import torch
-from ai_edge_quantizer import quantizer, recipe_manager
-from ai_edge_quantizer.algorithm_manager import AlgorithmName
-from ai_edge_quantizer.qtyping import TFLOperationName
+
+from conversion.float16 import to_float16
 
 
 class ServedNetwork(torch.nn.Module):
@@ -28,15 +28,6 @@ class ServedNetwork(torch.nn.Module):
         return torch.softmax(scores, dim=-1) if self.add_softmax else scores
 
 
-def float16_recipe():
-    manager = recipe_manager.RecipeManager()
-    manager.add_weight_only_config(
-        regex=".*", operation_name=TFLOperationName.ALL_SUPPORTED, num_bits=16,
-        algorithm_key=AlgorithmName.FLOAT_CASTING,
-    )
-    return manager.get_quantization_recipe()
-
-
 def export(network: torch.nn.Module, size: int, path: Path) -> Path:
     """``network`` (taking NHWC pictures of ``size``, in eval mode) as a float32 TF-Lite file.
 
@@ -44,11 +35,6 @@ def export(network: torch.nn.Module, size: int, path: Path) -> Path:
     """
     litert_torch.convert(network, (torch.zeros(1, size, size, 3),)).export(str(path))
     return path
-
-
-def to_float16(float32_file: Path) -> bytes:
-    return quantizer.Quantizer(str(float32_file), float16_recipe()).quantize(enable_progress_report=False) \
-        .quantized_model
 
 
 def to_tflite(network: torch.nn.Module, size: int, float16: bool) -> bytes:

@@ -18,6 +18,7 @@ class Source(NamedTuple):
     channels_first: bool  # (batch, 3, height, width), as PyTorch takes pictures
     scores: Callable[[np.ndarray], np.ndarray]  # the framework's answers for NHWC pictures
     to_tflite: Callable[[int, bool, bool], bytes]  # (size, add_softmax, float16) -> a model taking NHWC pictures
+    ends_in_sigmoid: bool = False  # its graph's last operation, looking through reshapes, is a sigmoid
 
 
 def first_line(error: BaseException) -> str:

@@ -1,24 +1,17 @@
-"""PyTorch networks (``.pt2``, from ``torch.export.save``) and ONNX models (``.onnx``) as conversion sources.
+"""PyTorch networks (``.pt2``, from ``torch.export.save``) as a conversion source, in the training environment.
 
-Both become TF-Lite through PyTorch and litert-torch (``conversion/litert.py``),
-the path this project's own model takes: a ``.pt2`` directly, an ``.onnx``
-after ``onnxslim`` simplifies it (folding constants, removing ``Identity``
-nodes, which ``onnx2torch`` lacks from opset 19) and ``onnx2torch`` rebuilds
-it as a PyTorch network. The check compares with the framework the user ran:
-PyTorch for ``.pt2``, ONNX Runtime for ``.onnx``.
+They become TF-Lite through litert-torch (``conversion/litert.py``), the path
+this project's own model takes, and are checked against PyTorch. torch is in
+the training environment only, so ``make convert`` runs a ``.pt2`` there; an
+ONNX export of the same network converts without torch (``onnx_source``).
 """
 
 import functools
-import re
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
-import onnx
-import onnx2torch
-import onnxruntime
-import onnxslim
 import torch
 
 from conversion import litert
@@ -52,27 +45,24 @@ def open_pt2(path: Path) -> Source:
             return network(torch.from_numpy(_layout(batch, channels_first))).numpy()
 
     return Source("PyTorch", _nhwc(shape, channels_first), channels_first, scores,
-                  functools.partial(_to_tflite, network, channels_first))
+                  functools.partial(_to_tflite, network, channels_first), _ends_in_sigmoid(program))
 
 
-def open_onnx(path: Path) -> Source:
-    try:
-        model = onnx.load(path)
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as error:
-        raise ConversionError(f"{path}: not a model ONNX Runtime can read ({first_line(error)})") from None
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ConversionError(f"{path}: the model has {len(inputs)} inputs and {len(outputs)} outputs; "
-                              "one image input and one output are needed")
-    shape = tuple(side if isinstance(side, int) else None for side in inputs[0].shape)
-    channels_first = _channels_first(shape)
+_SHAPE_ONLY = {"view", "reshape", "flatten", "squeeze", "unsqueeze", "_unsafe_view", "clone", "alias"}
 
-    def scores(batch: np.ndarray) -> np.ndarray:
-        return session.run(None, {inputs[0].name: _layout(batch, channels_first)})[0]
 
-    return Source("ONNX Runtime", _nhwc(shape, channels_first), channels_first, scores,
-                  functools.partial(_onnx_to_tflite, model, channels_first))
+def _ends_in_sigmoid(program) -> bool:
+    """Whether the exported graph's output comes from a sigmoid, looking through reshapes."""
+    [output] = [node for node in program.graph.nodes if node.op == "output"]
+    node = output.args[0][0] if isinstance(output.args[0], (tuple, list)) else output.args[0]
+    while isinstance(node, torch.fx.Node) and node.op == "call_function":
+        name = getattr(node.target, "__name__", str(node.target)).split(".")[0]
+        if name == "sigmoid":
+            return True
+        if name not in _SHAPE_ONLY:
+            return False
+        node = node.args[0]
+    return False
 
 
 def _channels_first(shape: tuple) -> bool:
@@ -86,15 +76,6 @@ def _nhwc(shape: tuple, channels_first: bool) -> tuple:
 
 def _layout(batch: np.ndarray, channels_first: bool) -> np.ndarray:
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2)) if channels_first else batch
-
-
-def _onnx_to_tflite(model, channels_first: bool, size: int, add_softmax: bool, float16: bool) -> bytes:
-    try:
-        network = onnx2torch.convert(onnxslim.slim(model)).eval()
-    except NotImplementedError as error:
-        operators = sorted(set(re.findall(r"operation_type='(\w+)'", str(error)))) or [first_line(error)]
-        raise ConversionError(f"the ONNX model uses operators the converter lacks: {', '.join(operators)}") from None
-    return _to_tflite(network, channels_first, size, add_softmax, float16)
 
 
 def _to_tflite(network, channels_first: bool, size: int, add_softmax: bool, float16: bool) -> bytes:

@@ -25,7 +25,8 @@ from clothing.classifier import Classifier, write_metadata
 from clothing.images import InputPreparer
 from clothing.labels import CLASSES
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
-from conversion.litert import ServedNetwork, export, float16_recipe
+from conversion.float16 import float16_recipe
+from conversion.litert import ServedNetwork, export
 from training import config, data
 from training.model import Ensemble, load_trained_network
 

@@ -1,21 +1,35 @@
-"""What both frameworks' conversion tests share, importing neither: the command, and the function serving its result.
+"""What every conversion test shares, importing no framework: the command, and the function serving its result.
 
-TensorFlow and PyTorch cannot share a process (each brings its own LLVM, and loading both crashes), so the
-Keras and the PyTorch tests run in separate pytest processes and share only this.
+TensorFlow and PyTorch cannot share a process (each brings its own LLVM), and they live in two environments:
+Keras and ONNX convert in the conversion environment (no torch), ``.pt2`` in the training one (where torch is),
+and the ONNX tests make their models with torch. Each test runs the command as ``make convert`` would, in a
+fresh process of the right environment, and the result is served by ``lambda_handler`` in the serving
+environment, as users run it.
 """
 
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PICTURES = sorted((ROOT / "tests" / "images").glob("*.jpg"))
+CONVERT_PYTHON = Path(os.environ.get("CONVERT_PYTHON", ROOT / "conversion" / ".venv" / "bin" / "python"))
+SERVE_PYTHON = Path(os.environ.get("SERVE_PYTHON", ROOT / ".venv" / "bin" / "python"))
 
 
-def run_convert(*arguments) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conversion.convert", *map(str, arguments)], cwd=ROOT,
+def python_of(path: Path) -> str:
+    if not path.exists():
+        pytest.fail(f"{path} is missing: `make test` builds the environments these tests run in")
+    return str(path)
+
+
+def run_convert(*arguments, python: str | None = None,
+                module: str = "conversion.convert") -> subprocess.CompletedProcess:
+    """The command, in the conversion environment unless ``python`` says otherwise (``sys.executable``: this one)."""
+    return subprocess.run([python or python_of(CONVERT_PYTHON), "-m", module, *map(str, arguments)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -29,8 +43,8 @@ print(json.dumps(answers))
 
 
 def served(model_path, pictures=PICTURES) -> list[dict]:
-    """The function's answers for ``pictures``, from a fresh process serving ``model_path``."""
+    """The function's answers for ``pictures``, from a fresh process of the serving environment on ``model_path``."""
     env = {"PATH": os.environ["PATH"], "MODEL_PATH": str(model_path)}
-    result = subprocess.run([sys.executable, "-c", SERVE, *map(str, pictures)], cwd=ROOT, env=env,
+    result = subprocess.run([python_of(SERVE_PYTHON), "-c", SERVE, *map(str, pictures)], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -6,7 +6,9 @@ with MODEL_PATH pointing at the result.
 """
 
 import json
+import re
 import time
+import zipfile
 
 import keras
 import numpy as np
@@ -22,11 +24,16 @@ pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # Tenso
               pytest.mark.filterwarnings("ignore::UserWarning")]
 
 
-def keras_probabilities(model, size: int, pictures=PICTURES) -> np.ndarray:
-    """Keras's answers for pictures prepared by the function's own code, as probabilities."""
-    prepare = InputPreparer(size)
-    scores = np.concatenate([np.asarray(model(prepare(decode_image(p.read_bytes(), size)), training=False))
-                             for p in pictures])
+def keras_scores(model, size: int, pictures=PICTURES, resize: str = "antialiased") -> np.ndarray:
+    """Keras's own outputs for pictures prepared by the function's own code."""
+    prepare = InputPreparer(size, "xception", resize)
+    return np.concatenate([np.asarray(model(prepare(decode_image(p.read_bytes(), size)), training=False))
+                           for p in pictures])
+
+
+def keras_probabilities(model, size: int, pictures=PICTURES, resize: str = "antialiased") -> np.ndarray:
+    """Keras's answers as probabilities: a softmax of its logits where it gives logits."""
+    scores = keras_scores(model, size, pictures, resize)
     return scores if np.allclose(scores.sum(1), 1, atol=1e-3) else tf.nn.softmax(scores).numpy()
 
 
@@ -74,6 +81,86 @@ def test_a_softmax_model_with_five_labels_is_served_with_those_labels(tmp_path):
     np.testing.assert_allclose(got, keras_probabilities(model, 48, PICTURES[:6]), atol=0.02)
     settings = json.loads((tmp_path / "five.json").read_text())
     assert (settings["input_size"], settings["scaling"]) == (48, "xception")
+
+
+def test_todays_keras_writes_a_keras_file_the_converter_reads(tmp_path):
+    """The .keras file of the Keras that installs with this TensorFlow, not of an older one."""
+    model = small_network(40, 10, None)
+    path = tmp_path / "today.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        assert json.loads(archive.read("metadata.json"))["keras_version"] == keras.__version__
+    out = tmp_path / "today.tflite"
+    result = run_convert(path, "--out", out)
+    assert result.returncode == 0, result.stderr
+    got = np.array([list(answer.values()) for answer in served(out, PICTURES[:6])])
+    np.testing.assert_allclose(got, keras_probabilities(model, 40, PICTURES[:6]), atol=0.02)
+
+
+@pytest.mark.parametrize(("activation", "suffix", "output"), [("sigmoid", ".keras", "sigmoid"),
+                                                               (None, ".h5", "logit")])
+def test_a_binary_model_with_one_output_answers_both_labels(tmp_path, activation, suffix, output):
+    """Dense(1, sigmoid), as Keras lessons end a binary classifier, or Dense(1) trained from logits."""
+    model = small_network(48, 1, None)
+    weights, bias = model.layers[-1].get_weights()
+    model.layers[-1].set_weights([weights * 30, bias])  # answers far from 0.5, centred on the pictures
+    model.layers[-1].set_weights([weights * 30, bias - np.median(keras_scores(model, 48))])
+    if activation:
+        model.layers[-1].activation = keras.activations.get(activation)
+    path = tmp_path / f"binary{suffix}"
+    model.save(path)
+    out = tmp_path / "binary.tflite"
+    result = run_convert(path, "--out", out, "--labels", "curly,straight")
+    assert result.returncode == 0, result.stderr
+    assert f"one {output}" in result.stdout
+    assert json.loads((tmp_path / "binary.json").read_text())["output"] == output
+    keras_out = keras_scores(model, 48)[:, 0]
+    second = keras_out if output == "sigmoid" else 1 / (1 + np.exp(-keras_out))
+    answers = served(out)
+    assert all(list(answer) == ["curly", "straight"] for answer in answers)
+    got = np.array([[answer["curly"], answer["straight"]] for answer in answers])
+    np.testing.assert_allclose(got, np.stack([1 - second, second], axis=1), atol=0.02)
+    assert 0.1 < (second > 0.5).mean() < 0.9  # both answers occur: the check is not of a constant
+
+
+def test_the_resize_a_model_was_trained_with_is_its_setting(tmp_path):
+    keras.utils.set_random_seed(0)
+    image = keras.Input((64, 64, 3))  # no pooling: every pixel counts, so the resize shows
+    features = keras.layers.Flatten()(keras.layers.Conv2D(4, 3, strides=4, activation="relu")(image))
+    model = keras.Model(image, keras.layers.Dense(10, kernel_initializer=keras.initializers.RandomNormal(
+        stddev=0.3))(features))
+    path = tmp_path / "pixels.h5"
+    model.save(path)
+    out = tmp_path / "nearest.tflite"
+    result = run_convert(path, "--out", out, "--resize", "nearest")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "nearest.json").read_text())["resize"] == "nearest"
+    got = np.array([list(answer.values()) for answer in served(out)])
+    nearest, antialiased = (keras_probabilities(model, 64, resize=method) for method in ("nearest", "antialiased"))
+    assert np.abs(got - nearest).max() <= 0.02
+    assert np.abs(nearest - antialiased).max() > 0.02  # the setting matters: the other resize answers otherwise
+
+
+def newer_keras_file(path):
+    """A .keras file as a Keras newer than this one saves it: a later version, a layer this one lacks."""
+    small_network(32, 10, None).save(path)
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    metadata = json.loads(files["metadata.json"])
+    metadata["keras_version"] = "9.1.0"
+    files["metadata.json"] = json.dumps(metadata).encode()
+    files["config.json"] = files["config.json"].replace(b'"Dense"', b'"DenseFromTheFuture"')
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+
+
+def regressor(path):
+    """One output that is no classifier's: a Dense(1) whose answers are about 300."""
+    model = small_network(32, 1, None)
+    weights, bias = model.layers[-1].get_weights()
+    model.layers[-1].set_weights([weights, bias + 300])
+    model.save(path)
 
 
 def test_a_savedmodel_folder_and_a_labels_file_are_taken(logits_h5, tmp_path):
@@ -148,6 +235,12 @@ def string_ops(folder):
     (vector_input, "vector.keras", [], "an image input (batch, height, width, 3) or (batch, 3, height, width)"),
     (wide_input, "wide.keras", [], "only square inputs are served"),
     ("logits", "logits.keras", ["--labels", "a,b"], "gives 10 scores but 2 labels were given"),
+    ("logits 3", "three.keras", [], "gives 3 scores but 10 labels were given (the default is the ten clothing "
+                                    "classes: give yours with --labels a,b, or ARGS=\"--labels a,b\" to make convert)"),
+    ("binary", "binary.keras", ["--labels", "a,b,c"], "gives one score, which tells two classes apart, but 3 labels"),
+    ("binary", "binary1.keras", ["--labels", "curly"], "but one label was given"),
+    (regressor, "price.keras", ["--labels", "cheap,dear"], "not a binary classifier's logit"),
+    (newer_keras_file, "future.keras", [], "saved by Keras 9.1.0, newer than this converter's Keras"),
     (string_ops, "strings", ["--labels", "a,b,c"], "not TF-Lite built-ins: AsString, StringToNumber"),
 ])
 def test_what_cannot_be_served_is_refused_in_one_line_and_nothing_is_replaced(tmp_path, make, name, arguments,
@@ -159,6 +252,10 @@ def test_what_cannot_be_served_is_refused_in_one_line_and_nothing_is_replaced(tm
         path.write_text("not a model\n")
     elif make == "logits":
         small_network(32, 10, None).save(path)
+    elif make == "logits 3":
+        small_network(32, 3, None).save(path)
+    elif make == "binary":
+        small_network(32, 1, "sigmoid").save(path)
     elif make is not None:
         make(path)
     out = tmp_path / "clothing_model.tflite"
@@ -183,3 +280,35 @@ def test_the_agreement_check_refuses_another_answer_or_distant_scores():
         convert.check_agreement(reference, reference * np.nan)
     unclear = np.array([[0.5, 0.49, 0.01]])  # Keras itself hesitates: the top answer may swap
     assert convert.check_agreement(unclear, unclear[:, [1, 0, 2]]) == pytest.approx(0.01)
+
+
+def inspected(path) -> dict[str, str]:
+    result = run_convert(path, module="conversion.inspect_model")
+    assert result.returncode == 0, result.stderr
+    return dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
+
+
+def test_inspect_tells_each_keras_model_field_by_field(logits_h5, tmp_path):
+    path, _ = logits_h5
+    fields = inspected(path)
+    assert fields["model"] == "logits.h5"
+    assert fields["format"] == f"Keras .h5, saved by Keras {keras.__version__} (read by Keras {keras.__version__})"
+    assert fields["size"] == f"{path.stat().st_size / 1e3:.0f} KB"
+    assert re.fullmatch(r"\w+, float32, \(batch, 64, 64, 3\): channels last, 64x64 pictures", fields["input"])
+    assert re.fullmatch(r"\w+, float32, \(batch, 10\): 10 logits \(the graph ends in Dense\)", fields["output"])
+    binary = tmp_path / "binary.keras"
+    small_network(48, 1, "sigmoid").save(binary)
+    assert inspected(binary)["output"].endswith("(batch, 1): one sigmoid (the graph ends in sigmoid)")
+    five = tmp_path / "five.keras"
+    small_network(None, 5, "softmax").save(five)
+    fields = inspected(five)
+    assert fields["input"].endswith("(batch, any, any, 3): channels last, pictures of any size")
+    assert fields["output"].endswith("(batch, 5): 5 probabilities (the graph ends in softmax)")
+
+
+def test_inspect_refuses_in_one_line(tmp_path):
+    path = tmp_path / "notes.keras"
+    path.write_text("not a model\n")
+    result = run_convert(path, module="conversion.inspect_model")
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith("inspect: ")
+    assert "Traceback" not in result.stderr

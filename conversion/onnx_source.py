@@ -1,0 +1,142 @@
+"""ONNX models (``.onnx``, with their weights inside or in ``.onnx.data`` files beside them) as a conversion source.
+
+onnx2tf writes TF-Lite straight from the ONNX graph (its flatbuffer_direct
+backend: no PyTorch, no TensorFlow graph in between) and turns a channels-first
+graph, as PyTorch exports one, to take channels-last pictures; ai-edge-quantizer
+then casts the weights to float16. The check compares with ONNX Runtime, the
+runtime every ONNX exporter targets. ``torch.onnx.export`` (with and without
+``dynamo``) and tf2onnx write opsets 13 to 21, which this onnx reads.
+"""
+
+import contextlib
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+from onnx import helper
+
+from conversion.float16 import to_float16
+from conversion.source import ConversionError, Source, first_line
+
+# Operators that change a tensor's shape, not its values: looked through to find what ends the graph.
+_SHAPE_ONLY = {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast"}
+
+
+def read_structure(path: Path) -> onnx.ModelProto:
+    """The graph without its weights; ConversionError for what this onnx cannot read, in one line."""
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as error:  # protobuf's DecodeError, and others, for what is not an ONNX file
+        raise ConversionError(f"{path}: not an ONNX model ({first_line(error)})") from None
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    newest = onnx.defs.onnx_opset_version()
+    if opset > newest or model.ir_version > onnx.IR_VERSION:
+        raise ConversionError(f"{path}: the model uses ONNX opset {opset} (IR version {model.ir_version}), newer "
+                              f"than this converter's onnx {onnx.__version__} reads (opset {newest}, IR version "
+                              f"{onnx.IR_VERSION}); export it with opset {newest} or older")
+    return model
+
+
+def external_data(model: onnx.ModelProto, path: Path) -> dict[str, int]:
+    """The files beside ``path`` that hold the model's weights, with their sizes; ConversionError if one is
+    missing, cut short, or outside the model's folder."""
+    needed: dict[str, int] = {}
+    for tensor in model.graph.initializer:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        location = Path(info.get("location", ""))
+        if not info.get("location") or location.is_absolute() or ".." in location.parts:
+            raise ConversionError(f"{path}: weight {tensor.name!r} names {str(location)!r} as its file, which is not "
+                                  "a file beside the model")
+        size = int(np.prod(tensor.dims, dtype=np.int64)) * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+        end = int(info.get("offset", 0)) + int(info.get("length", size))
+        needed[str(location)] = max(needed.get(str(location), 0), end)
+    for name, end in needed.items():
+        file = path.parent / name
+        if not file.is_file():
+            raise ConversionError(f"{path}: its weights are in {name} beside it, which is missing: copy {name} into "
+                                  f"{path.parent} with the .onnx file")
+        if file.stat().st_size < end:
+            raise ConversionError(f"{path}: {name} is cut short: {file.stat().st_size} bytes, where the model's "
+                                  f"weights need {end}")
+    return {name: (path.parent / name).stat().st_size for name in needed}
+
+
+def final_operator(model: onnx.ModelProto) -> str | None:
+    """The operator that makes the output, looking through reshapes: ``Sigmoid``, ``Softmax``, ``Gemm``..."""
+    producers = {output: node for node in model.graph.node for output in node.output}
+    node = producers.get(model.graph.output[0].name)
+    while node is not None and node.op_type in _SHAPE_ONLY:
+        node = producers.get(node.input[0])
+    return node.op_type if node is not None else None
+
+
+def open_onnx(path: Path) -> Source:
+    structure = read_structure(path)
+    external_data(structure, path)
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise ConversionError(f"{path}: not a model ONNX Runtime can run ({first_line(error)})") from None
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ConversionError(f"{path}: the model has {len(inputs)} inputs and {len(outputs)} outputs; "
+                              "one image input and one output are needed")
+    shape = tuple(side if isinstance(side, int) else None for side in inputs[0].shape)
+    channels_first = len(shape) == 4 and shape[1] == 3 and shape[3] != 3
+
+    def scores(batch: np.ndarray) -> np.ndarray:
+        layout = np.ascontiguousarray(batch.transpose(0, 3, 1, 2)) if channels_first else batch
+        return session.run(None, {inputs[0].name: layout})[0]
+
+    def to_tflite(size: int, add_softmax: bool, float16: bool) -> bytes:
+        return convert(path, inputs[0].name, channels_first, size, add_softmax, float16)
+
+    nhwc = (shape[0], shape[2], shape[3], shape[1]) if channels_first else shape
+    return Source("ONNX Runtime", nhwc, channels_first, scores, to_tflite,
+                  ends_in_sigmoid=final_operator(structure) == "Sigmoid")
+
+
+def with_softmax(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with a softmax over its last axis after its output: probabilities from logits."""
+    output = model.graph.output[0]
+    model.graph.node.append(helper.make_node("Softmax", [output.name], ["probabilities"], axis=-1))
+    probabilities = onnx.ValueInfoProto()
+    probabilities.CopyFrom(output)
+    probabilities.name = "probabilities"
+    model.graph.output.remove(output)
+    model.graph.output.append(probabilities)
+    return model
+
+
+def convert(path: Path, input_name: str, channels_first: bool, size: int, add_softmax: bool, float16: bool) -> bytes:
+    import onnx2tf  # noqa: PLC0415 - a second or two of imports, for ONNX models only
+
+    shape = f"1,3,{size},{size}" if channels_first else f"1,{size},{size},3"
+    with tempfile.TemporaryDirectory(prefix="onnx2tf-") as scratch:
+        # onnx2tf rewrites the file it is given: it gets a copy, weights and all, never the user's own files
+        model = onnx.load(path)
+        [image] = [value for value in model.graph.input if value.name == input_name]
+        dims = image.type.tensor_type.shape.dim  # open sides fixed here: onnx2tf would keep them open
+        for dim, side in zip(dims, [int(side) for side in shape.split(",")], strict=True):
+            dim.Clear()
+            dim.dim_value = side
+        source = Path(scratch) / "model.onnx"
+        onnx.save(with_softmax(model) if add_softmax else model, source,
+                  save_as_external_data=model.ByteSize() > 2**30)
+        try:
+            # onnx2tf draws progress bars and prints notes on both streams: none of it is the command's report
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                onnx2tf.convert(input_onnx_file_path=str(source), output_folder_path=scratch, non_verbose=True,
+                                overwrite_input_shape=[f"{input_name}:{shape}"], not_use_onnxsim=True,
+                                keep_nwc_or_nhwc_or_ndhwc_input_names=None if channels_first else [input_name])
+        except (Exception, SystemExit) as error:  # onnx2tf raises many kinds, and exits on what it cannot convert
+            raise ConversionError(f"onnx2tf cannot convert the model: {first_line(error)}") from None
+        float32_file = next(Path(scratch).glob("*_float32.tflite"), None)
+        if float32_file is None:
+            raise ConversionError("onnx2tf wrote no TF-Lite model")
+        return to_float16(float32_file) if float16 else float32_file.read_bytes()
