@@ -52,12 +52,12 @@ MODEL_VENV = $(if $(filter %.pt2 %.pt %.pth,$(MODEL)),$(TRAIN_VENV),$(CONVERT_VE
 
 convert: $(VENV)/.ready ## turn a model (MODEL=file.h5, .keras, a SavedModel folder, .onnx or .pt2) into OUT (default clothing_model.tflite)
 	@test -n "$(MODEL)" || { echo 'usage: make convert MODEL=path/to/model.h5|.keras|.onnx|.pt2 [OUT=clothing_model.tflite] [ARGS="--labels a,b --scaling torch --resize nearest"]'; exit 2; }
-	@$(MAKE) --no-print-directory $(MODEL_VENV)/.ready
+	@$(MAKE) -s --no-print-directory $(MODEL_VENV)/.ready
 	$(MODEL_VENV)/bin/python -m conversion.convert "$(MODEL)" --out "$(or $(OUT),clothing_model.tflite)" $(ARGS)
 
 inspect: ## what a model takes and gives, before converting it (MODEL=file.h5, .keras, a SavedModel folder, .onnx or .pt2)
 	@test -n "$(MODEL)" || { echo 'usage: make inspect MODEL=path/to/model.h5|.keras|.onnx|.pt2'; exit 2; }
-	@$(MAKE) --no-print-directory $(MODEL_VENV)/.ready
+	@$(MAKE) -s --no-print-directory $(MODEL_VENV)/.ready
 	@$(MODEL_VENV)/bin/python -m conversion.inspect_model "$(MODEL)"
 
 bench: $(VENV)/.ready $(TRAIN_VENV)/.ready ## compare with the course's design; writes docs/benchmark.md

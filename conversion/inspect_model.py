@@ -42,10 +42,13 @@ def _kind(outputs: int | None, final: str | None) -> str:
     return f"{count} probabilities{ends}" if final and final.lower() == "softmax" else f"{count} logits{ends}"
 
 
+def _bytes(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.0f} KB"
+
+
 def _size(files: list[Path]) -> str:
-    total = sum(f.stat().st_size for f in files)
-    parts = ", ".join(f"{f.name} {f.stat().st_size / 1e3:.0f} KB" for f in files)
-    return f"{total / 1e3:.0f} KB" + (f" ({parts})" if len(files) > 1 else "")
+    parts = ", ".join(f"{f.name} {_bytes(f.stat().st_size)}" for f in files)
+    return _bytes(sum(f.stat().st_size for f in files)) + (f" ({parts})" if len(files) > 1 else "")
 
 
 def describe_onnx(path: Path) -> dict[str, str]:

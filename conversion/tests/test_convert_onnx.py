@@ -21,7 +21,7 @@ from onnx import TensorProto, helper
 from clothing.images import InputPreparer, decode_image
 from clothing.labels import CLASSES
 from conversion.agreement import MAX_SCORE_DIFFERENCE
-from conversion.tests.serving import PICTURES, run_convert, served
+from conversion.tests.serving import PICTURES, ROOT, run_convert, served
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # the exporters' notes on themselves
               pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -97,11 +97,11 @@ def served_scores(model_file, labels=CLASSES, pictures=PICTURES) -> np.ndarray:
 
 
 def save_onnx(network: torch.nn.Module, size: int, path, dynamo: bool = True, opset: int | None = None,
-              open_sides: bool = False):
+              open_sides: bool = False, names: tuple[str, str] = ("image", "scores")):
     """As a user exports today: torch.onnx.export, by default its dynamo exporter."""
-    axes = {"image": {0: "batch", 2: "height", 3: "width"}} if open_sides else {"image": {0: "batch"}}
+    axes = {names[0]: {0: "batch", 2: "height", 3: "width"}} if open_sides else {names[0]: {0: "batch"}}
     torch.onnx.export(network.eval(), (torch.zeros(1, 3, size, size),), path, dynamo=dynamo, opset_version=opset,
-                      input_names=["image"], output_names=["scores"], dynamic_axes=axes)
+                      input_names=[names[0]], output_names=[names[1]], dynamic_axes=axes)
     return path
 
 
@@ -135,7 +135,7 @@ def homework_model(folder):
     network = Unseen(outputs=1).eval()
     with torch.no_grad():  # centred on the test pictures, so that both labels come out
         network.head.bias -= network(torch.from_numpy(channels_first_inputs(200, resize="nearest"))).median()
-    exported = save_onnx(network, 200, folder / "exported.onnx")
+    exported = save_onnx(network, 200, folder / "exported.onnx", names=("input", "output"))
     model = onnx.load(exported)
     path = folder / "hair_classifier_v1.onnx"
     onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
@@ -174,8 +174,11 @@ def test_a_binary_network_that_ends_in_a_sigmoid_answers_its_own_probability(tmp
 def test_the_mobilenet_block_goes_through_as_onnx(tmp_path):
     path = save_onnx(InvertedResidual(), 128, tmp_path / "clothing_classifier_mobilenet_v2_latest.onnx")
     out = tmp_path / "mobilenet.tflite"
-    result = run_convert(path, "--out", out, "--scaling", "torch")
+    result = run_convert(path, "--out", out, "--scaling", "torch", "--compare-runtimes")
     assert result.returncode == 0, result.stderr
+    for runtime in ("LiteRT", "ONNX Runtime"):
+        [line] = [line for line in result.stdout.splitlines() if line.startswith(f"{runtime}: first answer")]
+        assert re.search(r"first answer \d+ ms, loaded \d+ ms, peak memory \d+ MB", line), line
     expected = softmax(onnx_runtime_scores(path, 128))
     assert np.abs(served_scores(out) - expected).max() <= MAX_SCORE_DIFFERENCE
 
@@ -298,8 +301,14 @@ def test_inspect_tells_the_homework_model_field_by_field(tmp_path):
     total = path.stat().st_size + (tmp_path / "hair_classifier_v1.onnx.data").stat().st_size
     assert fields["size"].startswith(f"{total / 1e3:.0f} KB (hair_classifier_v1.onnx ")
     assert "hair_classifier_v1.onnx.data" in fields["size"]
-    assert fields["input"] == "image, float32, (batch, 3, 200, 200): channels first, 200x200 pictures"
-    assert fields["output"] == "scores, float32, (batch, 1): one logit (the graph ends in Gemm)"
+    assert fields["input"] == "input, float32, (batch, 3, 200, 200): channels first, 200x200 pictures"
+    assert fields["output"] == "output, float32, (batch, 1): one logit (the graph ends in Gemm)"
+    readme = (ROOT / "README.md").read_text()
+    sample = readme[readme.index("model: hair_classifier_v1.onnx"):].split("```")[0].strip().splitlines()
+    def masked(line: str) -> str:  # sizes and versions differ between the README's model and this one
+        return re.sub(r"\d+(\.\d+)?", "N", re.sub(r"\d+(\.\d+)? [KM]B", "size", line))
+
+    assert [masked(line) for line in sample] == [masked(f"{k}: {v}") for k, v in fields.items()]
 
 
 def test_inspect_tells_a_sigmoid_a_softmax_and_a_pt2(tmp_path):
