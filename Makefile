@@ -13,7 +13,10 @@ GCF_VENV := build/gcf-venv
 CHECKOV_VENV := build/checkov-venv
 GCF_PORT ?= 8081
 
-.PHONY: help serve test lint model convert inspect bench deploy destroy cost package-gcf package-azure serve-gcf
+ENVIRONMENTS := $(VENV)/.ready $(GCF_VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(CHECKOV_VENV)/.ready
+
+.PHONY: help serve test test-torch test-keras environments lint model convert inspect bench deploy destroy cost \
+	package-gcf package-azure serve-gcf
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -30,10 +33,24 @@ package-azure: $(VENV)/.ready ## build/azure/: what Azure Functions deploys (the
 serve-gcf: package-gcf $(GCF_VENV)/.ready ## serve build/gcf/ with functions-framework on GCF_PORT (default 8081), installed from its own requirements.txt
 	cd build/gcf && ../gcf-venv/bin/functions-framework --target predict --host 127.0.0.1 --port $(GCF_PORT)
 
-test: $(VENV)/.ready $(GCF_VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready lint ## run every test (serving on the three platforms, end to end, deployment, training smoke run, conversion)
-	GCF_VENV=$(GCF_VENV) $(VENV)/bin/python -m pytest
-	$(TRAIN_VENV)/bin/python -m pytest -p no:anyio training/tests conversion/tests/test_convert_onnx.py
-	$(CONVERT_VENV)/bin/python -m pytest -p no:anyio conversion/tests/test_convert.py
+# Each phase says how long it took. The environments install two at a time, and the two test processes that
+# need torch and TensorFlow (which cannot share a process) run side by side, one on each core.
+test: ## run every test (serving on the three platforms, end to end, deployment, training smoke run, conversion)
+	@scripts/timed "installs" $(MAKE) -s -j2 --no-print-directory environments
+	@scripts/timed "lint" $(MAKE) -s --no-print-directory lint
+	@scripts/timed "serving tests" env GCF_VENV=$(GCF_VENV) $(VENV)/bin/python -m pytest
+	@$(MAKE) -s -j2 --output-sync=target --no-print-directory test-torch test-keras
+
+environments: $(ENVIRONMENTS) ## install every environment the tests use
+
+test-torch: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready
+	@scripts/timed "training tests" $(TRAIN_VENV)/bin/python -m pytest -p no:anyio training/tests
+	@scripts/timed "ONNX and .pt2 conversion tests" $(TRAIN_VENV)/bin/python -m pytest -p no:anyio \
+		conversion/tests/test_convert_onnx.py
+
+test-keras: $(CONVERT_VENV)/.ready $(VENV)/.ready
+	@scripts/timed "Keras conversion tests" $(CONVERT_VENV)/bin/python -m pytest -p no:anyio \
+		conversion/tests/test_convert.py
 
 lint: $(VENV)/.ready $(CHECKOV_VENV)/.ready ## ruff, hadolint, cfn-lint, and checkov's security checks of the template and the Dockerfile
 	$(VENV)/bin/ruff check .
