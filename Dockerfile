@@ -1,4 +1,4 @@
-# The function as AWS runs it. LiteRT needs Amazon Linux 2023 (python:3.12 or later); see README.
+# The function as AWS runs it. LiteRT needs Amazon Linux 2023 (python:3.12 or later); see docs/local.md.
 FROM public.ecr.aws/lambda/python:3.13
 # checkov:skip=CKV_DOCKER_2:Lambda ignores HEALTHCHECK; its runtime API tells it whether the function answers
 # checkov:skip=CKV_DOCKER_3:Lambda runs the image as its own unprivileged user, whatever USER says

@@ -13,7 +13,7 @@ Settings, from the environment:
                             ``x-functions-key``, Azure's name for it
 
 Exits 1 on an error answer or when nothing answers, 2 on a picture that is
-neither a URL nor an existing file.
+neither a URL nor an existing file, or too large for Lambda's 6 MB request.
 """
 
 import argparse
@@ -26,6 +26,9 @@ from pathlib import Path
 import requests
 
 EXAMPLE_PICTURE = "http://bit.ly/mlbookcamp-pants"
+# Lambda takes requests of at most 6 MB; API Gateway's event adds headers and context around the body.
+LAMBDA_REQUEST_BYTES = 6 * 1024 * 1024
+EVENT_SLACK_BYTES = 16 * 1024
 LOCAL_URL = "http://localhost:{port}/2015-03-31/functions/function/invocations"
 
 
@@ -43,7 +46,12 @@ def request_for(picture: str) -> dict:
     path = Path(picture)
     if not path.is_file():
         raise FileNotFoundError(f"{picture}: no such file (give a file or an http(s) URL)")
-    return {"image": base64.b64encode(path.read_bytes()).decode()}
+    request = {"image": base64.b64encode(path.read_bytes()).decode()}
+    if len(json.dumps(request)) > LAMBDA_REQUEST_BYTES - EVENT_SLACK_BYTES:
+        raise ValueError(f"{picture} is {path.stat().st_size / 2**20:.1f} MB: sent as base64 that is over Lambda's "
+                         "6 MB request limit; send it by URL (python test.py https://...), or shrink it first "
+                         "(the page shrinks photos itself)")
+    return request
 
 
 def main() -> int:
@@ -54,7 +62,7 @@ def main() -> int:
     headers = {"x-api-key": key, "x-functions-key": key} if key else {}  # API Gateway's header, Azure's
     try:
         request = request_for(args.picture)
-    except OSError as error:
+    except (OSError, ValueError) as error:
         print(error, file=sys.stderr)
         return 2
     url = endpoint()

@@ -66,6 +66,10 @@ def is_private(address: IPAddress) -> bool:
     return address.is_private
 
 
+# Where a picture on the caller's own machine is refused: the one setting that lets it through, and when.
+LOCAL_TESTING = " (to fetch from this machine or its network while testing locally: ALLOW_PRIVATE_URLS=true)"
+
+
 class AddressPolicy:
     """Resolves a host and returns the addresses it is safe to connect to, on a port it is safe to use.
 
@@ -86,7 +90,8 @@ class AddressPolicy:
     def checked_addresses(self, host: str, port: int) -> list[str]:
         """Every address of ``host``, in the resolver's order, after checking the port and each address."""
         if port not in self.ports and not self.allow_private:
-            raise UrlRefused(f"only ports {', '.join(map(str, sorted(self.ports)))} may be fetched, not {port}")
+            raise UrlRefused(f"only ports {', '.join(map(str, sorted(self.ports)))} may be fetched, not {port}"
+                             f"{LOCAL_TESTING}")
         try:
             answers = self._resolve(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError):
@@ -94,10 +99,11 @@ class AddressPolicy:
         addresses = list(dict.fromkeys(ipaddress.ip_address(answer[4][0].split("%")[0]) for answer in answers))
         if not addresses:
             raise UpstreamError(f"host {host!r} has no address")
-        refused = [str(a) for a in addresses if not self.allowed(a)]
+        refused = [a for a in addresses if not self.allowed(a)]
         if refused:
+            hint = LOCAL_TESTING if all(is_private(a) for a in refused) and not self.allow_private else ""
             raise UrlRefused(
-                f"host {host!r} resolves to a non-public address ({', '.join(refused)}); "
-                "only public internet addresses may be fetched"
+                f"host {host!r} resolves to a non-public address ({', '.join(map(str, refused))}); "
+                f"only public internet addresses may be fetched{hint}"
             )
         return [str(address) for address in addresses]

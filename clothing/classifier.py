@@ -63,7 +63,8 @@ class Classifier:
         if list(input_detail["shape"]) != expected or output_detail["shape"][-1] != outputs:
             raise ValueError(
                 f"the model takes {list(input_detail['shape'])} and gives {list(output_detail['shape'])}; "
-                f"its metadata says {expected} and {outputs} outputs"
+                f"its metadata says {expected} and "
+                f"{f'one {self.output} output' if outputs == 1 else f'{len(self.labels)} labels'}"
             )
         self._input_index = input_detail["index"]
         self._output_index = output_detail["index"]

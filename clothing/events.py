@@ -85,6 +85,11 @@ def check_method(method: str | None) -> None:
         raise MethodNotAllowed(f"{method[:16]} is not allowed: POST a picture, or GET the page")
 
 
+def _sent_as(content_type: str) -> str:
+    """The type a body came with, for the message that asks for another: curl's default is a form's."""
+    return f", not {content_type.split(';')[0].strip()!r}" if content_type.strip() else ""
+
+
 def parse_body(content_type: str, raw: bytes, max_image_bytes: int) -> Request:
     """An HTTP body, from any platform: JSON fields, or an image with an ``image/*`` content type."""
     if content_type.lower().startswith("image/"):
@@ -96,8 +101,8 @@ def parse_body(content_type: str, raw: bytes, max_image_bytes: int) -> Request:
         fields = json.loads(raw)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadRequest(
-            'the request body must be JSON such as {"url": "https://..."}, '
-            "or an image with an image/* Content-Type"
+            'the request body must be JSON such as {"url": "https://..."}, or a picture\'s bytes sent with '
+            f"Content-Type: image/jpeg (or image/png, image/webp...){_sent_as(content_type)}"
         ) from None
     return _parse_fields(fields, max_image_bytes, is_proxy=True)
 

@@ -1,6 +1,6 @@
 """Configuration: every environment variable the function reads, read once at cold start.
 
-The names and defaults are documented in README.md and set in template.yaml.
+The names and defaults are documented in docs/configuration.md and set in template.yaml.
 """
 
 import os
@@ -29,7 +29,7 @@ def interpreter_threads(setting: str, memory_mb: str | None) -> tuple[int, str]:
 
     ``auto`` takes the vCPUs Lambda gives at the function's memory size, to the
     nearest whole one, at least one: measured under each size's CPU quota
-    (``python -m benchmarks.memory``, README), a second thread made the slowest
+    (``python -m benchmarks.memory``, docs/performance.md), a second thread made the slowest
     requests slower below about 1.5 vCPUs and faster above. Outside Lambda,
     with no memory size, the CPUs this process may use.
     """

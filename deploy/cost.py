@@ -1,13 +1,14 @@
 """What a month of classifications costs on Lambda and API Gateway, and the same month on Google and Azure.
 
-    python -m deploy.cost --memory 1024 --duration-ms 2000 --requests 1000000
+    python -m deploy.cost --memory 1769 --duration-ms 2000 --requests 1000000 [--api rest|http|none]
+    make cost ARGS="--memory 1769 --api http"      (make cost ARGS=--help lists every option)
 
 Counts what the course's arithmetic left out: the per-request charge, API
 Gateway's price per call, and the free tier. Billed duration is rounded up
 to the millisecond. Every Lambda price can be overridden by a flag.
 
 Then the same requests at the same duration on each platform, each sized as
-README's deploy commands size it, at about one vCPU: Lambda at 1,769 MB
+docs/platforms.md's deploy commands size it, at about one vCPU: Lambda at 1,769 MB
 behind API Gateway, a Google Cloud Run function with 1 vCPU and 1 GiB, an
 Azure Flex Consumption instance of 2,048 MB. Each is billed by its own rules:
 Google rounds each request up to 100 ms and charges CPU and memory apart;
@@ -47,7 +48,7 @@ AZURE_FREE_GB_SECONDS = 100_000
 AZURE_FREE_EXECUTIONS = 250_000
 AZURE_MINIMUM_MS = 1000
 
-# Each platform at about one vCPU, as README's deploy commands size it.
+# Each platform at about one vCPU, as docs/platforms.md's deploy commands size it.
 LAMBDA_MEMORY_MB = 1769
 GOOGLE_VCPUS, GOOGLE_MEMORY_GIB = 1, 1
 AZURE_MEMORY_MB = 2048
@@ -106,11 +107,14 @@ def azure_bill(duration_ms: float, requests: int, memory_mb: int = AZURE_MEMORY_
                 requests=billable / 1e6 * AZURE_PRICE_PER_MILLION_EXECUTIONS, api=0.0)
 
 
-def platform_bills(duration_ms: float, requests: int, free_tier: bool = True) -> dict[str, Bill]:
-    """The same month on each platform, each at about one vCPU."""
+API_NAMES = {"rest": " + API Gateway (REST)", "http": " + API Gateway (HTTP)", "none": ", no API"}
+
+
+def platform_bills(duration_ms: float, requests: int, free_tier: bool = True, api: str = "rest") -> dict[str, Bill]:
+    """The same month on each platform, each at about one vCPU; Lambda behind the API named."""
     return {
-        f"AWS Lambda {LAMBDA_MEMORY_MB} MB + API Gateway (REST)": monthly_bill(
-            LAMBDA_MEMORY_MB, duration_ms, requests, free_tier=free_tier),
+        f"AWS Lambda {LAMBDA_MEMORY_MB} MB{API_NAMES[api]}": monthly_bill(
+            LAMBDA_MEMORY_MB, duration_ms, requests, api=api, free_tier=free_tier),
         f"Google Cloud Run function, {GOOGLE_VCPUS} vCPU, {GOOGLE_MEMORY_GIB} GiB": google_bill(
             duration_ms, requests, free_tier=free_tier),
         f"Azure Flex Consumption, {AZURE_MEMORY_MB} MB": azure_bill(duration_ms, requests, free_tier=free_tier),
@@ -139,7 +143,8 @@ def bounded(kind: type, low: float, high: float = math.inf, allowed: str = ""):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--memory", type=bounded(int, 128, 10_240, allowed="whole MB from 128 to 10,240"),
-                        nargs="+", default=[1024], help="MB, 128 to 10,240; several give several rows")
+                        nargs="+", default=[LAMBDA_MEMORY_MB],
+                        help="MB, 128 to 10,240; several give several rows (default: the template's 1,769)")
     parser.add_argument("--duration-ms", nargs="+",
                         type=bounded(float, 0, 900_000, allowed="0 to 900,000 ms (Lambda's 15 minutes)"),
                         default=[2000], help="billed duration per request; one, or one per --memory")
@@ -169,7 +174,7 @@ def main() -> None:
     print("| platform | duration | compute | requests | API Gateway | total | per 1,000 |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for duration in dict.fromkeys(durations):
-        for name, bill in platform_bills(duration, args.requests, args.free_tier).items():
+        for name, bill in platform_bills(duration, args.requests, args.free_tier, args.api).items():
             print(f"| {name} | {duration:g} ms | {amounts(bill, args.requests)} |")
 
 

@@ -1,6 +1,7 @@
 """Check what a deploy needs before SAM starts, and say in one line each what is missing.
 
-    python -m deploy.preflight
+    python -m deploy.preflight            # before make deploy: a container engine and credentials
+    python -m deploy.preflight destroy    # before make destroy: credentials
 
 ``sam build`` builds the image with a container engine (Docker, or Finch), and
 ``sam deploy`` needs AWS credentials; without them SAM fails late, with
@@ -45,10 +46,13 @@ def credentials_problem() -> str | None:
     return None
 
 
-def main() -> int:
-    problems = [p for p in (container_engine_problem(), credentials_problem()) if p]
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    target = arguments[0] if arguments else "deploy"
+    checks = (credentials_problem,) if target == "destroy" else (container_engine_problem, credentials_problem)
+    problems = [p for p in (check() for check in checks) if p]
     for problem in problems:
-        print(f"make deploy: {problem}", file=sys.stderr)
+        print(f"make {target}: {problem}", file=sys.stderr)
     return 1 if problems else 0
 
 

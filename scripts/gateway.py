@@ -107,7 +107,21 @@ class Gateway(LocalApigwService):
     def create(self):
         super().create()
         self._app.before_request(self._check_api_key)
+        self._app.before_request(self._as_text)
         return self._app
+
+    def _as_text(self):
+        """A body of a type that is not binary goes to the function as text, as API Gateway sends it: bytes
+        that are not UTF-8 become U+FFFD (SAM's service would fail with a 502 of its own). So a picture sent
+        with curl's default form type reaches the function, which says which type to send."""
+        if request.mimetype in self.api.binary_media_types:
+            return None
+        data = request.get_data()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            request._cached_data = data.decode("utf-8", errors="replace").encode()
+        return None
 
     def _check_api_key(self):
         rule = request.url_rule

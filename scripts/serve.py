@@ -24,6 +24,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -153,6 +154,15 @@ def is_listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+def announce(handler: str, function_url: str, api_port: int, timeout: float = 60) -> None:
+    """Print the function's and the API's addresses once the API listens too."""
+    deadline = time.monotonic() + timeout
+    while not is_listening(api_port) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print(f"serving {handler} on {function_url}/2015-03-31/functions/function/invocations", flush=True)
+    print(f"the API on http://127.0.0.1:{api_port}/predict, its page on http://127.0.0.1:{api_port}/", flush=True)
+
+
 def emulator_command(port: int, runtime_api_port: int, handler: str) -> list[str]:
     return [
         str(EMULATOR),
@@ -194,15 +204,15 @@ def main() -> None:
                 print(f"serving without Lambda's limits for {args.memory} MB: {error}", flush=True)
         wait_for_port(args.port, emulator, timeout=60)
         function_url = f"http://127.0.0.1:{args.port}"
-        print(f"serving {image.handler} on {function_url}/2015-03-31/functions/function/invocations", flush=True)
-        print(f"the API on http://127.0.0.1:{args.api_port}/predict, its page on http://127.0.0.1:{args.api_port}/",
-              flush=True)
+        # The addresses once both answer, so that a script may start right after them.
+        threading.Thread(target=announce, args=(image.handler, function_url, args.api_port), daemon=True).start()
         from scripts import gateway  # SAM's service takes 2 s to import: only when serving
 
         gateway.serve(function_url, args.api_port, os.environ.get("API_KEY") or None)
     finally:
         emulator.terminate()
         emulator.wait()
+        shutil.rmtree(task_root, ignore_errors=True)  # 8 MB a port otherwise
 
 
 if __name__ == "__main__":

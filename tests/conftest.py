@@ -1,7 +1,7 @@
 """Shared fixtures: real pictures, a real HTTP server on 127.0.0.1, real event payloads.
 
 The function under test may fetch from 127.0.0.1 only because the tests set
-ALLOW_PRIVATE_URLS before it is imported, as README.md says local testing should.
+ALLOW_PRIVATE_URLS before it is imported, as docs/configuration.md says local testing should.
 """
 
 import base64

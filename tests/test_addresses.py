@@ -100,3 +100,11 @@ def test_a_host_that_does_not_resolve_is_an_upstream_error():
 
     with pytest.raises(UpstreamError, match="cannot resolve"):
         AddressPolicy(resolve=resolve).checked_addresses("nowhere.invalid", 80)
+
+
+@pytest.mark.parametrize(("address", "hinted"), [("127.0.0.1", True), ("192.168.1.20", True),
+                                                 ("169.254.169.254", False), ("168.63.129.16", False)])
+def test_a_refused_address_names_allow_private_urls_only_where_that_setting_would_let_it_through(address, hinted):
+    with pytest.raises(UrlRefused) as refused:
+        AddressPolicy(resolve=fake_resolver(address)).checked_addresses("images.test", 80)
+    assert ("ALLOW_PRIVATE_URLS=true" in refused.value.message) is hinted

@@ -252,7 +252,7 @@ def test_the_platform_comparison_bills_each_platform_by_its_own_rules():
     assert len({round(bill.total, 6) for bill in bills.values()}) == 3
 
 
-def preflight(tmp_path, docker_exit: int | None, credentials: bool) -> subprocess.CompletedProcess:
+def preflight(tmp_path, docker_exit: int | None, credentials: bool, *arguments: str) -> subprocess.CompletedProcess:
     """``python -m deploy.preflight`` with a stand-in ``docker`` (or none) and (or without) credentials."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -264,7 +264,7 @@ def preflight(tmp_path, docker_exit: int | None, credentials: bool) -> subproces
     if credentials:
         env |= {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example",
                 "AWS_DEFAULT_REGION": "eu-west-1"}
-    return subprocess.run([sys.executable, "-m", "deploy.preflight"], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "deploy.preflight", *arguments], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -285,6 +285,23 @@ def test_deploy_says_when_docker_is_installed_but_not_running(tmp_path):
 def test_deploy_goes_ahead_when_docker_answers_and_credentials_exist(tmp_path):
     result = preflight(tmp_path, docker_exit=0, credentials=True)
     assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_destroy_needs_only_credentials_and_says_so_before_sam_asks_anything(tmp_path):
+    result = preflight(tmp_path, None, False, "destroy")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["make destroy: no AWS credentials: run 'aws configure' (or set AWS_PROFILE, "
+                                          "or AWS_ACCESS_KEY_ID and its secret)"]
+    assert preflight(tmp_path, None, True, "destroy").returncode == 0  # no container engine needed
+
+
+def test_the_cost_commands_platform_table_prices_the_api_asked_for_at_the_first_tables_size():
+    result = subprocess.run([sys.executable, "-m", "deploy.cost", "--api", "http"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=True)
+    lambda_rows = [line for line in result.stdout.splitlines() if "x86_64" in line or "AWS Lambda" in line]
+    assert "AWS Lambda 1769 MB + API Gateway (HTTP)" in lambda_rows[1]
+    totals = [line.split(" | ")[-2] for line in lambda_rows]
+    assert totals[0] == totals[1]  # one AWS total on the screen, not two
 
 
 def test_the_cost_command_refuses_what_lambda_does_not_allow():

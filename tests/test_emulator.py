@@ -101,3 +101,12 @@ def test_the_runtime_serves_without_the_files_the_image_deletes(emulator):
     assert not any((site_packages() / unused).exists() for unused in UNUSED_RUNTIME_FILES)
     answer = requests.post(emulator + INVOCATIONS, json={"image": picture("shoes-1.jpg")}, timeout=60).json()
     assert list(answer) == list(LABELS)
+
+
+def test_test_py_refuses_a_photo_over_lambdas_request_limit_before_sending_it(tmp_path):
+    photo = tmp_path / "phone.jpg"
+    photo.write_bytes((IMAGES / "hat-1.jpg").read_bytes() * (5 * 2**20 // (IMAGES / "hat-1.jpg").stat().st_size))
+    result = run_test_py(str(photo), port=free_port())  # nothing listens: a request would say so
+    assert result.returncode == 2
+    assert "over Lambda's 6 MB request limit; send it by URL" in result.stderr
+    assert "nothing answers" not in result.stderr

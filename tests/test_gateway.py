@@ -63,6 +63,15 @@ def test_the_functions_own_errors_and_statuses_pass_through(served):
     assert (not_a_picture.status_code, not_a_picture.json()["error"]["type"]) == (422, "NotAnImage")
 
 
+def test_a_picture_sent_with_curls_default_type_gets_a_400_that_names_the_type_to_send(served):
+    """curl --data-binary @photo.jpg sends Content-Type: application/x-www-form-urlencoded."""
+    answer = requests.post(f"{served.api_url}/predict", data=picture("hat-1.jpg"),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=60)
+    assert answer.status_code == 400, answer.text
+    message = answer.json()["error"]["message"]
+    assert "Content-Type: image/jpeg" in message and "not 'application/x-www-form-urlencoded'" in message
+
+
 def test_get_slash_serves_the_page_with_a_strict_policy(served):
     answer = requests.get(served.api_url + "/", timeout=60)
     assert answer.status_code == 200
