@@ -5,6 +5,10 @@ VENV := .venv
 TRAIN_VENV := training/.venv
 CONVERT_VENV := conversion/.venv
 PIP_FLAGS := --quiet --disable-pip-version-check
+# Where the training environment's torch comes from: PyTorch's own index of CPU builds, since PyPI's Linux torch
+# is the CUDA build (3 GB of CUDA libraries and triton that nothing here uses). Where that index cannot be reached,
+# torch comes from PyPI's index as configured (on this project's machines, a CPU build on disk).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # The training data's folder. This project's own machines keep a copy beside the checkout; elsewhere it is
 # empty, and `make model` downloads the dataset into a cache folder (training/dataset.py).
 export CLOTHING_DATA ?= $(abspath $(wildcard ../shared/datasets/clothing-dataset-small))
@@ -140,5 +144,8 @@ $(CHECKOV_VENV)/.ready: requirements-checkov.txt
 $(TRAIN_VENV)/.ready: training/requirements.txt
 	$(call NEEDS_PYTHON,$(TRAIN_PYTHON),3.11,TRAIN_PYTHON)
 	$(TRAIN_PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/pip install $(PIP_FLAGS) --retries 0 --timeout 10 --index-url $(TORCH_INDEX) \
+		"$$(grep -E '^torch==' training/requirements.txt)" 2>/dev/null || \
+		echo "make: $(TORCH_INDEX) cannot be reached; torch comes from PyPI's index as pip is configured"
 	$(TRAIN_VENV)/bin/pip install $(PIP_FLAGS) -r training/requirements.txt
 	touch $@

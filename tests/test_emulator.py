@@ -3,6 +3,7 @@
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -110,3 +111,16 @@ def test_test_py_refuses_a_photo_over_lambdas_request_limit_before_sending_it(tm
     assert result.returncode == 2
     assert "over Lambda's 6 MB request limit; send it by URL" in result.stderr
     assert "nothing answers" not in result.stderr
+
+
+def test_the_answer_the_readme_shows_is_the_one_test_py_prints(emulator):
+    """README.md's sample of `test.py tests/images/pants-1.jpg`, the scores it shows, against the real run."""
+    result = run_test_py(str(IMAGES / "pants-1.jpg"), port=int(emulator.rsplit(":", 1)[1]))
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    readme = (ROOT / "README.md").read_text()
+    sample = readme[readme.index("$ .venv/bin/python test.py tests/images/pants-1.jpg"):].split("```")[0]
+    shown = dict(re.findall(r'"([\w-]+)": ([\d.]+)', sample))
+    assert len(shown) >= 2 and {label: float(score) for label, score in shown.items()} == pytest.approx(
+        {label: printed[label] for label in shown}, abs=1e-6)
+    assert "prediction: pants" in sample and "prediction: pants" in result.stderr

@@ -13,7 +13,7 @@ import pytest
 
 import lambda_function
 from clothing.logs import InvocationFields, JsonFormatter
-from tests.conftest import IMAGES, LABELS, load_event
+from tests.conftest import IMAGES, LABELS, ROOT, load_event
 
 
 def b64(data: bytes) -> str:
@@ -202,6 +202,15 @@ def test_log_lines_carry_powertools_fields_and_utc_time(image_server, context, c
     assert record["cold_start"] is False  # the module's import served earlier tests in this process
     logged_at = datetime.strptime(record["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     assert abs((datetime.now(UTC) - logged_at).total_seconds()) < 60
+
+
+def test_the_log_line_docs_configuration_shows_is_one_the_function_writes(image_server, context, caplog):
+    lambda_function.lambda_handler({"url": f"{image_server}/images/pants-1.jpg"}, context)
+    [record] = logged(caplog)
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    shown = json.loads(next(line for line in page.splitlines() if line.startswith('{"level": "INFO", "message": "c')))
+    assert list(shown) == list(record)
+    assert (shown["location"], shown["prediction"]) == (record["location"], record["prediction"])
 
 
 def test_only_the_first_invocation_of_a_process_is_a_cold_start(context):
