@@ -26,7 +26,7 @@ def encode(img: Image.Image, fmt: str, **options) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "BMP"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF"])
 def test_accepted_formats_decode_to_rgb(photo, fmt):
     img = decode_image(encode(photo, fmt), SIZE)
     assert img.mode == "RGB"
@@ -143,3 +143,11 @@ def test_other_scalings_are_keras_image_helpers_and_unknown_ones_are_refused(pho
     assert batch.flags["C_CONTIGUOUS"]  # as the interpreter takes it
     with pytest.raises(ValueError, match="unknown input scaling 'sepia'"):
         InputPreparer(SIZE, "sepia")
+
+
+def test_the_fetch_asks_for_exactly_the_formats_that_decode():
+    """A CDN that negotiates formats sends one of these, and never one the function cannot decode."""
+    from clothing.fetch import HEADERS
+    from clothing.images import ACCEPTED_FORMATS
+
+    assert HEADERS["Accept"].split(", ") == [Image.MIME[fmt] for fmt in ACCEPTED_FORMATS]
