@@ -19,7 +19,7 @@ GCF_PORT ?= 8081
 
 ENVIRONMENTS := $(VENV)/.ready $(GCF_VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(CHECKOV_VENV)/.ready
 
-.PHONY: help serve test test-serving test-limits test-torch test-keras environments lint model convert inspect bench deploy destroy cost \
+.PHONY: help serve classify test test-serving test-limits test-torch test-keras environments lint model convert inspect bench deploy destroy cost \
 	package-gcf package-azure serve-gcf
 
 help:
@@ -27,6 +27,10 @@ help:
 
 serve: $(VENV)/.ready ## serve the function under the real Lambda emulator on PORT (default 8080), and its API and page on API_PORT (default 3000); MEMORY=<MB> applies Lambda's limits
 	$(VENV)/bin/python scripts/serve.py
+
+classify: $(VENV)/.ready ## classify a catalog: INPUT=a folder, a file of URLs or a .csv/.jsonl manifest; OUT=results.jsonl, resumable
+	@test -n "$(INPUT)" || { echo 'usage: make classify INPUT=photos/|urls.txt|manifest.csv [OUT=results.jsonl] [ARGS="--workers 2"]'; exit 2; }
+	@$(VENV)/bin/python -m scripts.classify "$(INPUT)" --out "$(or $(OUT),results.jsonl)" $(ARGS)
 
 package-gcf: $(VENV)/.ready ## build/gcf/: what Google Cloud Functions deploys (the image's code and model, main.py)
 	$(VENV)/bin/python -m scripts.package gcf

@@ -1,0 +1,198 @@
+"""Classify a whole catalog on this machine: every picture of a folder, a list of URLs, or a manifest.
+
+    python -m scripts.classify INPUT --out results.jsonl [--workers N] [--column url]
+    make classify INPUT=photos/ OUT=results.jsonl
+
+INPUT is a folder (its pictures, recursively), a text file with one URL or
+path a line, or a CSV or JSON Lines manifest whose ``url``, ``key`` or
+``path`` column (or ``--column``) names each picture; paths are taken from the
+manifest's folder. Each answer is one JSON line in OUT, ``{"input": ...,
+"scores": {...}}`` or ``{"input": ..., "error": {...}}`` with the error object
+the function answers, written whole and flushed, so a rerun skips what OUT
+already holds and a line cut short by a crash is dropped first.
+
+Each worker process builds its own ``clothing.service.Service``, with one
+interpreter thread: the same model, limits and address policy as the
+function (``ALLOW_PRIVATE_URLS`` and the other settings come from the
+environment, as for ``make serve``).
+"""
+
+import argparse
+import collections
+import concurrent.futures
+import csv
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"}
+COLUMNS = ("url", "key", "path")
+SLOWEST = 5
+
+_service = None  # each worker's own, built by _start_worker
+
+
+class CatalogError(Exception):
+    """A mistake in the command's input: said in one line."""
+
+
+def inputs(source: Path, column: str | None = None) -> list[tuple[str, str]]:
+    """(what the output line calls it, where to read it: a URL or a file path) for each picture."""
+    if source.is_dir():
+        return [(str(path), str(path)) for path in sorted(source.rglob("*"))
+                if path.is_file() and path.suffix.lower() in PICTURE_SUFFIXES]
+    if not source.is_file():
+        raise CatalogError(f"{source}: no such folder or file")
+    base = source.parent
+    if source.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
+        with open(source, newline="") as file:
+            rows = list(csv.DictReader(file)) if source.suffix.lower() == ".csv" else \
+                [json.loads(line) for line in file if line.strip()]
+        name = column or next((c for c in COLUMNS if rows and c in rows[0]), None)
+        if not rows or name is None or any(name not in row for row in rows):
+            raise CatalogError(f"{source}: every row needs a {column or ' or '.join(COLUMNS)} column")
+        names = [str(row[name]) for row in rows]
+    else:
+        names = [line.strip() for line in source.read_text().splitlines()
+                 if line.strip() and not line.startswith("#")]
+    return [(name, name if "://" in name else str(base / name)) for name in names]
+
+
+def done_inputs(out: Path) -> set[str]:
+    """What OUT already answers; a last line cut short by a crash is cut off first."""
+    if not out.exists():
+        return set()
+    data = out.read_bytes()
+    whole = data[:data.rfind(b"\n") + 1]
+    if len(whole) != len(data):
+        with open(out, "r+b") as file:
+            file.truncate(len(whole))
+    return {json.loads(line)["input"] for line in whole.splitlines() if line.strip()}
+
+
+def _start_worker() -> None:
+    """Build this worker's Service; Ctrl-C is the parent's to handle."""
+    global _service
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("INTERPRETER_THREADS", "1")
+    from clothing.service import Service  # noqa: PLC0415 - in the worker, after it starts
+    from clothing.settings import Settings  # noqa: PLC0415
+
+    logger = logging.getLogger("clothing-classify")
+    logger.addHandler(logging.StreamHandler())
+    logger.setLevel(logging.ERROR)  # per-picture outcomes go to OUT; only the unexpected to the terminal
+    _service = Service(Settings.from_environment(), logger)
+
+
+def classify(item: tuple[str, str]) -> tuple[str, dict, float]:
+    """One picture's output line, and how long it took."""
+    from clothing.errors import ImageTooLarge  # noqa: PLC0415
+    from clothing.events import Request  # noqa: PLC0415
+
+    name, where = item
+    limit = _service.settings.max_image_bytes
+
+    def parse() -> Request:
+        if "://" in where:
+            return Request(url=where)
+        with open(where, "rb") as file:
+            data = file.read(limit + 1)
+        if len(data) > limit:
+            raise ImageTooLarge(f"the file is over the limit of {limit} bytes")
+        return Request(image=data)
+
+    started = time.perf_counter()
+    try:
+        answer = _service.answer(parse)
+        body = {"scores": answer.body} if answer.status == 200 else answer.body
+    except OSError as error:  # the file went away or cannot be read
+        body = {"error": {"type": "UnreadableFile", "message": error.strerror or str(error), "status": 400}}
+    return name, body, time.perf_counter() - started
+
+
+def run(source: Path, out: Path, workers: int, column: str | None = None) -> dict:
+    """Classify what ``source`` names into ``out``; returns the summary."""
+    todo_all = inputs(source, column)
+    done = done_inputs(out)
+    todo = [item for item in todo_all if item[0] not in done]
+    classes, errors, times = collections.Counter(), collections.Counter(), []
+    started = time.monotonic()
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter each: no state of this process
+    with open(out, "a") as file, tqdm(total=len(todo), unit="picture", file=sys.stderr) as bar, \
+            concurrent.futures.ProcessPoolExecutor(workers, context, initializer=_start_worker) as pool:
+        pending, items = set(), iter(todo)
+        try:
+            while True:
+                while len(pending) < 4 * workers and (item := next(items, None)) is not None:
+                    pending.add(pool.submit(classify, item))
+                if not pending:
+                    break
+                finished, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in finished:
+                    name, body, seconds = future.result()
+                    file.write(json.dumps({"input": name, **body}) + "\n")
+                    file.flush()
+                    if "scores" in body:
+                        classes[max(body["scores"], key=body["scores"].get)] += 1
+                    else:
+                        errors[body["error"]["type"]] += 1
+                    times.append((seconds, name))
+                    bar.update()
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    elapsed = time.monotonic() - started
+    return {"inputs": len(todo_all), "skipped": len(todo_all) - len(todo), "classified": sum(classes.values()),
+            "errors": dict(errors.most_common()), "classes": dict(classes.most_common()), "seconds": elapsed,
+            "per_second": len(todo) / elapsed if todo and elapsed else 0.0,
+            "slowest": [(name, round(seconds * 1000)) for seconds, name in sorted(times, reverse=True)[:SLOWEST]]}
+
+
+def report(summary: dict) -> str:
+    lines = [f"{summary['inputs']} inputs: {summary['skipped']} already in the output, {summary['classified']} "
+             f"classified, {sum(summary['errors'].values())} errors, in {summary['seconds']:.1f} s "
+             f"({summary['per_second']:.1f} pictures a second)"]
+    if summary["classes"]:
+        lines.append("by class: " + ", ".join(f"{label} {count}" for label, count in summary["classes"].items()))
+    if summary["errors"]:
+        lines.append("by error: " + ", ".join(f"{kind} {count}" for kind, count in summary["errors"].items()))
+    if summary["slowest"]:
+        lines.append("slowest: " + ", ".join(f"{name} {ms} ms" for name, ms in summary["slowest"]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input", type=Path, help="a folder, a text file of URLs or paths, or a .csv/.jsonl manifest")
+    parser.add_argument("--out", type=Path, required=True, help="the JSON Lines file the answers are added to")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                        help="worker processes (default: every CPU this process may use)")
+    parser.add_argument("--column", help="the manifest's column that names each picture (default: url, key or path)")
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    try:
+        summary = run(args.input, args.out, args.workers, args.column)
+    except CatalogError as error:
+        print(f"classify: {error}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as error:  # an OUT that cannot be written, a manifest that is not one
+        print(f"classify: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nclassify: stopped; {args.out} holds every answer written so far: run it again to go on",
+              file=sys.stderr)
+        return 130
+    print(report(summary), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
