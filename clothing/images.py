@@ -5,9 +5,10 @@ serves with them, so the model never sees pixels made another way.
 
 The model input is keras-image-helper's (RGB, resized to the model's square
 input, scaled as the model's settings file names: Xception's ``x / 127.5 - 1``
-for this project's model, NHWC float32) with one documented improvement: the
-resize is bilinear with antialiasing instead of nearest neighbour, which
-aliases badly when a large photo shrinks to 224 pixels.
+for this project's model, NHWC float32), resized as the settings file names
+too: antialiased bilinear for this project's model, rather than the nearest
+neighbour of keras-image-helper, which aliases badly when a large photo
+shrinks to 240 pixels; nearest or plain bilinear for models trained so.
 """
 
 import functools

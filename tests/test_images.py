@@ -151,3 +151,23 @@ def test_the_fetch_asks_for_exactly_the_formats_that_decode():
     from clothing.images import ACCEPTED_FORMATS
 
     assert HEADERS["Accept"].split(", ") == [Image.MIME[fmt] for fmt in ACCEPTED_FORMATS]
+
+
+def test_bilinear_resize_samples_at_pixel_centres_without_antialiasing():
+    """As tf.image.resize(method="bilinear") and OpenCV's INTER_LINEAR: a reference written out with NumPy."""
+    pixels = np.random.default_rng(0).integers(0, 256, (80, 100, 3), dtype=np.uint8)
+    size = 37
+
+    def taps(length):
+        where = np.clip((np.arange(size) + 0.5) * length / size - 0.5, 0, length - 1)
+        low = np.floor(where).astype(int)
+        return low, np.minimum(low + 1, length - 1), (where - low)[:, None]
+
+    (top, bottom, dy), (left, right, dx) = taps(80), taps(100)
+    source = pixels.astype(np.float64)
+    rows = source[top] * (1 - dy[..., None]) + source[bottom] * dy[..., None]
+    expected = rows[:, left] * (1 - dx) + rows[:, right] * dx
+    got = np.asarray(resize(Image.fromarray(pixels), size, "bilinear"), dtype=np.float64)
+    assert np.abs(got - expected).max() <= 1.01
+    antialiased = np.asarray(resize(Image.fromarray(pixels), size, "antialiased"), dtype=np.float64)
+    assert np.abs(antialiased - expected).mean() > 5  # the default widens its filter: another picture
