@@ -124,3 +124,13 @@ def test_the_answer_the_readme_shows_is_the_one_test_py_prints(emulator):
     assert len(shown) >= 2 and {label: float(score) for label, score in shown.items()} == pytest.approx(
         {label: printed[label] for label in shown}, abs=1e-6)
     assert "prediction: pants" in sample and "prediction: pants" in result.stderr
+
+
+def test_the_addresses_the_readme_shows_are_the_ones_make_serve_prints(served, capsys):
+    from scripts.serve import announce
+
+    api_port = int(served.api_url.rsplit(":", 1)[1])
+    announce("lambda_function.lambda_handler", "http://127.0.0.1:8080", api_port)  # the API answers: at once
+    printed = capsys.readouterr().out.replace(f":{api_port}/", ":3000/")
+    readme = (ROOT / "README.md").read_text()
+    assert printed.strip() in readme
