@@ -36,6 +36,12 @@ def write_metadata(model_path: str | os.PathLike, settings: dict) -> None:
 OUTPUTS = ("probabilities", "logit", "sigmoid")
 
 
+def two_labels(outputs: np.ndarray, output: str) -> np.ndarray:
+    """A one-output model's answers, (..., 1), as both labels' probabilities, (..., 2): ``1 - p, p``."""
+    second = 1 / (1 + np.exp(-outputs[..., 0])) if output == "logit" else outputs[..., 0]
+    return np.stack([1 - second, second], axis=-1).astype(np.float32)
+
+
 class Classifier:
     """Scores pictures with the model; reads its input size, scaling, resize, labels and output from its metadata.
 
@@ -77,10 +83,7 @@ class Classifier:
             self._interpreter.set_tensor(self._input_index, batch)
             self._interpreter.invoke()
             scores = self._interpreter.get_tensor(self._output_index)[0].astype(np.float32)
-        if self.output == "probabilities":
-            return scores
-        second = 1 / (1 + np.exp(-scores[0])) if self.output == "logit" else scores[0]
-        return np.array([1 - second, second], dtype=np.float32)
+        return scores if self.output == "probabilities" else two_labels(scores, self.output)
 
     def classify(self, picture: Image.Image) -> dict[str, float]:
         """``{label: score}`` in the model's label order, as plain floats."""

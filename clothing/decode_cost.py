@@ -18,12 +18,12 @@ from PIL import Image
 
 from clothing.jpeg_layout import JpegLayout
 
-_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 # Bytes a pixel takes at the decode's peak, by the mode Pillow decodes into: its own storage (1 byte for
 # 1, L and P; 2 for 16-bit; 4 for the rest), plus the full-size copies made before the picture can be
 # shrunk: 1 becomes L, and 16-bit becomes I, since Image.reduce takes neither; P becomes RGBA; RGBA and LA
 # are premultiplied by Image.reduce itself.
-_PEAK_BYTES_PER_PIXEL = {"1": 2, "L": 1, "P": 9, "LA": 8, "RGBA": 8, **dict.fromkeys(_SIXTEEN_BIT_MODES, 6)}
+_PEAK_BYTES_PER_PIXEL = {"1": 2, "L": 1, "P": 9, "LA": 8, "RGBA": 8, **dict.fromkeys(SIXTEEN_BIT_MODES, 6)}
 # Copies of the pixels a decoder holds at once, measured: libwebp decodes into its own buffer, which Pillow
 # copies twice; libavif holds the AV1 frame (YUV, up to 16 bits a sample) beside Pillow's RGB; Pillow's
 # run-length BMP decoder collects the pixels in Python.

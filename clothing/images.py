@@ -24,9 +24,9 @@ from keras_image_helper.preprocessors import FunctionPreprocessor
 from PIL import AvifImagePlugin, Image, ImageOps
 
 from clothing.chunk_counts import PNG_SIGNATURE, check_gif_blocks, check_png_chunks
-from clothing.decode_cost import decode_cost
+from clothing.decode_cost import SIXTEEN_BIT_MODES, decode_cost
 from clothing.errors import ImageTooLarge, NotAnImage
-from clothing.jpeg_layout import read_jpeg_layout
+from clothing.jpeg_layout import JpegLayout, read_jpeg_layout
 from clothing.settings import DEFAULTS
 
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -43,10 +43,7 @@ def torch_scaling(pixels: np.ndarray) -> np.ndarray:
 SCALINGS = {**preprocessors, "torch": functools.partial(FunctionPreprocessor, func=torch_scaling)}
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF")
-# What the fetch's Accept header names, so that a content-negotiating CDN sends only what decodes here.
-MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/avif")
-_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
-_CONVERT_BEFORE_REDUCING = {"1": "L", "P": "RGBA", **dict.fromkeys(_SIXTEEN_BIT_MODES, "I")}
+_CONVERT_BEFORE_REDUCING = {"1": "L", "P": "RGBA", **dict.fromkeys(SIXTEEN_BIT_MODES, "I")}
 # libavif decodes on every core it finds; one thread keeps its CPU time the one decode_cost counts.
 AvifImagePlugin.DEFAULT_MAX_THREADS = 1
 
@@ -54,6 +51,8 @@ AvifImagePlugin.DEFAULT_MAX_THREADS = 1
 # the first request would load five of them, and the first request for a format not
 # among those five (or for no image at all) would make Pillow load its forty-odd plugins.
 Image.preinit()
+# What the fetch's Accept header names, so that a content-negotiating CDN sends only what decodes here.
+MEDIA_TYPES = tuple(Image.MIME[fmt] for fmt in ACCEPTED_FORMATS)
 
 
 class _DecodeStopped(Exception):
@@ -103,7 +102,7 @@ def resize(img: Image.Image, size: int, method: str = "antialiased") -> Image.Im
     return RESIZES[method](img, size)
 
 
-def check_structure(data: bytes):
+def check_structure(data: bytes) -> JpegLayout | None:
     """Count what Pillow's parsers and libjpeg would loop over; the JPEG's layout, or None for other formats."""
     if data[:3] == b"\xff\xd8\xff":
         return read_jpeg_layout(data)
@@ -189,7 +188,7 @@ def _shrink(img: Image.Image, size: int) -> Image.Image:
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Any Pillow mode to 8-bit RGB; transparency is laid on white."""
-    if img.mode in _SIXTEEN_BIT_MODES or img.mode == "I":
+    if img.mode in SIXTEEN_BIT_MODES or img.mode == "I":
         # Pillow clips 16-bit values when it converts to 8 bits; scale instead.
         pixels = np.asarray(img, dtype=np.float32) / 257.0
         img = Image.fromarray(pixels.clip(0, 255).astype(np.uint8), "L")

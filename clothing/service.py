@@ -48,10 +48,9 @@ class Service:
     def __init__(self, settings: Settings, logger: logging.Logger):
         self.settings = settings
         self.logger = logger
-        threads, threads_reason = interpreter_threads(settings.interpreter_threads,
-                                                      os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
-        self.classifier = Classifier(settings.model_path, threads)
         memory_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        threads, threads_reason = interpreter_threads(settings.interpreter_threads, memory_mb)
+        self.classifier = Classifier(settings.model_path, threads)
         # Decoding uses one thread; below 1,769 MB Lambda gives it only this share of a CPU.
         self.cpu_share = min(1.0, int(memory_mb) / LAMBDA_MB_PER_VCPU) if memory_mb else 1.0
         self.fetcher = Fetcher(

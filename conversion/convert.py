@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clothing.classifier import Classifier, metadata_path, write_metadata
+from clothing.classifier import Classifier, metadata_path, two_labels, write_metadata
 from clothing.images import RESIZES, SCALINGS, InputPreparer, decode_image
 from clothing.labels import CLASSES
 from clothing.settings import DEFAULTS, interpreter_threads
@@ -103,10 +103,6 @@ def check_pictures(check_dir: Path | None) -> list[Path]:
     raise ConversionError("no pictures to check the conversion with: give --check-dir")
 
 
-def sigmoid(scores: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-scores))
-
-
 def is_probabilities(scores: np.ndarray) -> bool:
     return bool((scores >= 0).all() and np.allclose(scores.sum(axis=1), 1, atol=1e-3))
 
@@ -169,11 +165,7 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
                               "per label is needed")
     kind = output_kind(raw, labels, source.ends_in_sigmoid)
     add_softmax = kind == "probabilities" and not is_probabilities(raw)
-    if kind == "probabilities":
-        reference = softmax(raw) if add_softmax else raw
-    else:
-        second = sigmoid(raw[:, 0]) if kind == "logit" else raw[:, 0]
-        reference = np.stack([1 - second, second], axis=1)
+    reference = two_labels(raw, kind) if kind != "probabilities" else softmax(raw) if add_softmax else raw
     flatbuffer = source.to_tflite(size, add_softmax, float16)
 
     out.parent.mkdir(parents=True, exist_ok=True)

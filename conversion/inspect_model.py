@@ -13,7 +13,7 @@ every format ``make convert`` reads: ``.h5``, ``.keras``, a SavedModel folder,
 import sys
 from pathlib import Path
 
-from conversion.source import ConversionError, first_line
+from conversion.source import ConversionError, channels_first, first_line
 
 
 def _shape(shape) -> str:
@@ -23,7 +23,7 @@ def _shape(shape) -> str:
 
 
 def _picture(shape) -> str:
-    if len(shape) == 4 and shape[1] == 3 and shape[3] != 3:
+    if channels_first(shape):
         layout, sides = "channels first", shape[2:]
     elif len(shape) == 4 and shape[3] == 3:
         layout, sides = "channels last", shape[1:3]
@@ -96,15 +96,12 @@ def describe_keras(path: Path) -> dict[str, str]:
 def describe_pt2(path: Path) -> dict[str, str]:
     import torch  # noqa: PLC0415
 
-    from conversion.torch_source import open_pt2  # noqa: PLC0415
+    from conversion.torch_source import final_operation, load_program  # noqa: PLC0415
 
-    open_pt2(path)  # the same refusals as make convert
-    program = torch.export.load(path)
+    program = load_program(path)  # the same refusals as make convert
     args, _ = program.example_inputs
-    [output] = [node for node in program.graph.nodes if node.op == "output"]
-    result = output.args[0][0] if isinstance(output.args[0], (tuple, list)) else output.args[0]
+    result, final = final_operation(program)
     value = result.meta.get("val")
-    final = getattr(result.target, "__name__", str(result.target)).split(".")[0]
     in_name = program.graph_signature.user_inputs[0]
     out_shape = list(value.shape) if value is not None else []
     return {"format": f"PyTorch exported program (.pt2), read by torch {torch.__version__}", "size": _size([path]),

@@ -19,7 +19,7 @@ import onnxruntime
 from onnx import helper
 
 from conversion.float16 import to_float16
-from conversion.source import ConversionError, Source, first_line
+from conversion.source import ConversionError, Source, channels_first, first_line, laid_out, nhwc
 
 # Operators that change a tensor's shape, not its values: looked through to find what ends the graph.
 _SHAPE_ONLY = {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast"}
@@ -87,17 +87,15 @@ def open_onnx(path: Path) -> Source:
         raise ConversionError(f"{path}: the model has {len(inputs)} inputs and {len(outputs)} outputs; "
                               "one image input and one output are needed")
     shape = tuple(side if isinstance(side, int) else None for side in inputs[0].shape)
-    channels_first = len(shape) == 4 and shape[1] == 3 and shape[3] != 3
+    is_channels_first = channels_first(shape)
 
     def scores(batch: np.ndarray) -> np.ndarray:
-        layout = np.ascontiguousarray(batch.transpose(0, 3, 1, 2)) if channels_first else batch
-        return session.run(None, {inputs[0].name: layout})[0]
+        return session.run(None, {inputs[0].name: laid_out(batch, is_channels_first)})[0]
 
     def to_tflite(size: int, add_softmax: bool, float16: bool) -> bytes:
-        return convert(path, inputs[0].name, channels_first, size, add_softmax, float16)
+        return convert(path, inputs[0].name, is_channels_first, size, add_softmax, float16)
 
-    nhwc = (shape[0], shape[2], shape[3], shape[1]) if channels_first else shape
-    return Source("ONNX Runtime", nhwc, channels_first, scores, to_tflite,
+    return Source("ONNX Runtime", nhwc(shape, is_channels_first), is_channels_first, scores, to_tflite,
                   ends_in_sigmoid=final_operator(structure) == "Sigmoid")
 
 
@@ -113,10 +111,11 @@ def with_softmax(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def convert(path: Path, input_name: str, channels_first: bool, size: int, add_softmax: bool, float16: bool) -> bytes:
+def convert(path: Path, input_name: str, is_channels_first: bool, size: int, add_softmax: bool,
+            float16: bool) -> bytes:
     import onnx2tf  # noqa: PLC0415 - a second or two of imports, for ONNX models only
 
-    shape = f"1,3,{size},{size}" if channels_first else f"1,{size},{size},3"
+    shape = f"1,3,{size},{size}" if is_channels_first else f"1,{size},{size},3"
     with tempfile.TemporaryDirectory(prefix="onnx2tf-") as scratch:
         # onnx2tf rewrites the file it is given: it gets a copy, weights and all, never the user's own files
         model = onnx.load(path)
@@ -133,7 +132,7 @@ def convert(path: Path, input_name: str, channels_first: bool, size: int, add_so
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 onnx2tf.convert(input_onnx_file_path=str(source), output_folder_path=scratch, non_verbose=True,
                                 overwrite_input_shape=[f"{input_name}:{shape}"], not_use_onnxsim=True,
-                                keep_nwc_or_nhwc_or_ndhwc_input_names=None if channels_first else [input_name])
+                                keep_nwc_or_nhwc_or_ndhwc_input_names=None if is_channels_first else [input_name])
         except (Exception, SystemExit) as error:  # onnx2tf raises many kinds, and exits on what it cannot convert
             raise ConversionError(f"onnx2tf cannot convert the model: {first_line(error)}") from None
         float32_file = next(Path(scratch).glob("*_float32.tflite"), None)

@@ -21,5 +21,20 @@ class Source(NamedTuple):
     ends_in_sigmoid: bool = False  # its graph's last operation, looking through reshapes, is a sigmoid
 
 
+def channels_first(shape) -> bool:
+    """PyTorch's (batch, 3, height, width) rather than (batch, height, width, 3)."""
+    return len(shape) == 4 and shape[1] == 3 and shape[3] != 3
+
+
+def nhwc(shape: tuple, is_channels_first: bool) -> tuple:
+    """The input's shape as the function's pictures are laid out: (batch, height, width, 3)."""
+    return (shape[0], shape[2], shape[3], shape[1]) if is_channels_first else shape
+
+
+def laid_out(batch: np.ndarray, is_channels_first: bool) -> np.ndarray:
+    """The function's NHWC pictures in the layout the model takes."""
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2)) if is_channels_first else batch
+
+
 def first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from conversion import litert
-from conversion.source import ConversionError, Source, first_line
+from conversion.source import ConversionError, Source, channels_first, first_line, laid_out, nhwc
 
 SAVE_HINT = ("save the network with its code: torch.export.save(torch.export.export(model.eval(), "
              "(torch.zeros(1, 3, 224, 224),)), 'model.pt2')")
@@ -26,7 +26,8 @@ def open_state_dict(path: Path) -> Source:
     raise ConversionError(f"{path}: a .pt or .pth file holds weights without the network's code; {SAVE_HINT}")
 
 
-def open_pt2(path: Path) -> Source:
+def load_program(path: Path):
+    """The exported program in ``path``; ConversionError for what torch.export.save did not write."""
     if not zipfile.is_zipfile(path):  # before torch, which logs a traceback for what is not its archive
         raise ConversionError(f"{path}: not a network torch.export.save wrote (not a .pt2 archive)")
     try:
@@ -36,46 +37,37 @@ def open_pt2(path: Path) -> Source:
     args, kwargs = program.example_inputs or ((), {})
     if len(args) != 1 or kwargs:
         raise ConversionError(f"{path}: the network takes {len(args) + len(kwargs)} inputs; one image is needed")
-    shape = tuple(args[0].shape)
+    return program
+
+
+def open_pt2(path: Path) -> Source:
+    program = load_program(path)
+    shape = tuple(program.example_inputs[0][0].shape)
     network = program.module()
-    channels_first = _channels_first(shape)
+    is_channels_first = channels_first(shape)
 
     def scores(batch: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return network(torch.from_numpy(_layout(batch, channels_first))).numpy()
+            return network(torch.from_numpy(laid_out(batch, is_channels_first))).numpy()
 
-    return Source("PyTorch", _nhwc(shape, channels_first), channels_first, scores,
-                  functools.partial(_to_tflite, network, channels_first), _ends_in_sigmoid(program))
+    return Source("PyTorch", nhwc(shape, is_channels_first), is_channels_first, scores,
+                  functools.partial(_to_tflite, network, is_channels_first), final_operation(program)[1] == "sigmoid")
 
 
 _SHAPE_ONLY = {"view", "reshape", "flatten", "squeeze", "unsqueeze", "_unsafe_view", "clone", "alias"}
 
 
-def _ends_in_sigmoid(program) -> bool:
-    """Whether the exported graph's output comes from a sigmoid, looking through reshapes."""
+def final_operation(program) -> tuple[torch.fx.Node, str]:
+    """The graph's output node, and the operation that makes it, looking through reshapes (``sigmoid``...)."""
     [output] = [node for node in program.graph.nodes if node.op == "output"]
-    node = output.args[0][0] if isinstance(output.args[0], (tuple, list)) else output.args[0]
+    result = output.args[0][0] if isinstance(output.args[0], (tuple, list)) else output.args[0]
+    node = result
     while isinstance(node, torch.fx.Node) and node.op == "call_function":
         name = getattr(node.target, "__name__", str(node.target)).split(".")[0]
-        if name == "sigmoid":
-            return True
         if name not in _SHAPE_ONLY:
-            return False
+            return result, name
         node = node.args[0]
-    return False
-
-
-def _channels_first(shape: tuple) -> bool:
-    """PyTorch's (batch, 3, height, width) rather than (batch, height, width, 3)."""
-    return len(shape) == 4 and shape[1] == 3 and shape[3] != 3
-
-
-def _nhwc(shape: tuple, channels_first: bool) -> tuple:
-    return (shape[0], shape[2], shape[3], shape[1]) if channels_first else shape
-
-
-def _layout(batch: np.ndarray, channels_first: bool) -> np.ndarray:
-    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2)) if channels_first else batch
+    return result, ""
 
 
 def _to_tflite(network, channels_first: bool, size: int, add_softmax: bool, float16: bool) -> bytes:

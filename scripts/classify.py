@@ -180,10 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workers must be at least 1")
     try:
         summary = run(args.input, args.out, args.workers, args.column)
-    except CatalogError as error:
-        print(f"classify: {error}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as error:  # an OUT that cannot be written, a manifest that is not one
+    except (CatalogError, OSError, ValueError) as error:  # and an OUT that cannot be written, a bad manifest
         print(f"classify: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
