@@ -78,9 +78,14 @@ def build_runtime_venv() -> Path:
     if stamp_file.exists() and stamp_file.read_text() == stamp:
         return RUNTIME_VENV
     shutil.rmtree(RUNTIME_VENV, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(RUNTIME_VENV)], check=True)
-    pip = [str(RUNTIME_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(ROOT / "requirements.txt"), *wanted], check=True)
+    python = str(RUNTIME_VENV / "bin" / "python")
+    if uv := shutil.which("uv"):  # as the Makefile does: uv where it is, hard-linking its cache; else pip
+        subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(RUNTIME_VENV)], check=True)
+        install = [uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", python]  # as pip compiles
+    else:
+        subprocess.run([sys.executable, "-m", "venv", str(RUNTIME_VENV)], check=True)
+        install = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*install, "-r", str(ROOT / "requirements.txt"), *wanted], check=True)
     for unused in UNUSED_RUNTIME_FILES:
         path = site_packages() / unused
         shutil.rmtree(path) if path.is_dir() else path.unlink()
