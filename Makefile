@@ -34,7 +34,7 @@ ENVIRONMENTS := $(VENV)/.ready $(GCF_VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT
 	$(NODE_TOOLS)
 
 .PHONY: help serve classify test test-serving test-limits test-torch test-keras environments lint model convert inspect bench deploy destroy cost \
-	package-gcf package-azure serve-gcf
+	package-gcf package-azure serve-gcf classify-bucket
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -123,6 +123,9 @@ deploy: $(VENV)/.ready ## build the image and deploy it with SAM (guided the fir
 	$(VENV)/bin/python -m deploy.preflight
 	$(VENV)/bin/sam build
 	$(VENV)/bin/sam deploy $(if $(wildcard samconfig.toml),,--guided) --resolve-image-repos
+
+classify-bucket: $(VENV)/.ready ## start the deployed catalog workflow over CatalogBucket's pictures (ARGS="--stack NAME --wait")
+	@$(VENV)/bin/python -m deploy.classify_bucket $(ARGS)
 
 destroy: $(VENV)/.ready ## delete the deployed stack and its image repository
 	@$(VENV)/bin/python -m deploy.preflight destroy

@@ -17,7 +17,7 @@ import gc
 
 gc.disable()
 
-from clothing.events import is_page_request, is_proxy_event, parse_event, respond
+from clothing.events import is_batch_event, is_page_request, is_proxy_event, parse_event, respond
 from clothing.logs import json_logger
 from clothing.service import Service
 from clothing.settings import Settings
@@ -35,6 +35,10 @@ def lambda_handler(event: dict, context: object = None) -> dict:
         from clothing.page import page_response  # read on the first GET, never at cold start
 
         return page_response()
+    if is_batch_event(event):
+        from clothing.catalog import classify_batch  # boto3 is imported on the first batch, never at cold start
+
+        return classify_batch(event, service, lambda: remaining_seconds(context))
     answer = service.answer(lambda: parse_event(event, service.settings.max_image_bytes), remaining_seconds(context))
     return respond(answer.body, is_proxy_event(event), answer.status)
 

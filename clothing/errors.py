@@ -4,6 +4,7 @@
     ├── BadRequest                 400  malformed event or body
     │   └── UnsupportedScheme      400  a URL that is not http(s)
     ├── UrlRefused                 403  the address policy refuses the host
+    ├── NotFound                   404  a catalog key with no object behind it
     ├── MethodNotAllowed           405  an HTTP method other than POST (or GET, for the page)
     ├── ImageTooLarge              413  body or pixel count over the limit
     ├── NotAnImage                 422  content that is not a decodable image
@@ -35,6 +36,11 @@ class UnsupportedScheme(BadRequest):
 class UrlRefused(ClothingError):
     status = 403
     error_type = "UrlRefused"
+
+
+class NotFound(ClothingError):
+    status = 404
+    error_type = "NotFound"
 
 
 class MethodNotAllowed(ClothingError):

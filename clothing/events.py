@@ -9,6 +9,9 @@ same JSON in their body, or a raw image with an ``image/*`` content type,
 and get ``{"statusCode", "headers", "body"}`` with that same JSON as body.
 A proxy ``GET`` gets the page for people (``clothing/page.py``) instead.
 
+A catalog batch from Step Functions' Distributed Map, ``{"Items": [{"Key": ...}, ...]}``, gets
+``{"results": [...]}``, one result per key (``clothing/catalog.py``).
+
 Google Cloud Functions and Azure Functions hand over a plain HTTP request:
 ``check_method`` and ``parse_body`` read it by the same rules as a proxy event.
 """
@@ -48,6 +51,11 @@ def http_method(event: object) -> str | None:
     if method is None and isinstance(context, dict) and isinstance(context.get("http"), dict):
         method = context["http"].get("method")
     return method.upper() if isinstance(method, str) else None
+
+
+def is_batch_event(event: object) -> bool:
+    """A catalog batch from Step Functions' Distributed Map: ``{"Items": [{"Key": ...}, ...]}`` (clothing.catalog)."""
+    return isinstance(event, dict) and "Items" in event and not is_proxy_event(event)
 
 
 def is_page_request(event: object) -> bool:

@@ -33,6 +33,10 @@ class Answer(NamedTuple):
     status: int
     body: dict
 
+    def outcome(self) -> dict:
+        """As a catalog's line has it: ``{"scores": ...}``, or the error object, ``{"error": ...}``."""
+        return {"scores": self.body} if self.status == 200 else self.body
+
 
 class HttpAnswer(NamedTuple):
     """A whole HTTP response, for platforms that take one: status, headers and body text."""

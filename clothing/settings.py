@@ -15,7 +15,7 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENVIRONMENT_VARIABLES = (
     "MODEL_PATH", "INTERPRETER_THREADS", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_DECODE_BYTES",
     "MAX_DECODE_SECONDS", "FETCH_TIMEOUT", "CONNECT_TIMEOUT", "MAX_REDIRECTS", "ALLOWED_PORTS",
-    "ALLOW_PRIVATE_URLS", "LOG_LEVEL",
+    "ALLOW_PRIVATE_URLS", "CATALOG_BUCKET", "CATALOG_INPUT_PREFIX", "LOG_LEVEL",
 )
 ENVIRONMENT_PREFIXES = ("AWS_LAMBDA_",)
 
@@ -58,6 +58,8 @@ class Settings(NamedTuple):
     max_redirects: int = 5
     allowed_ports: tuple[int, ...] = WEB_PORTS  # of image hosts; any port while private URLs are allowed
     allow_private_urls: bool = False  # for local testing only
+    catalog_bucket: str = ""  # where a catalog batch's keys are read (clothing.catalog); none by default
+    catalog_input_prefix: str = "catalog/"  # the only keys a batch may name
 
     @classmethod
     def from_environment(cls) -> "Settings":
@@ -76,6 +78,8 @@ class Settings(NamedTuple):
             allowed_ports=tuple(int(port) for port in env["ALLOWED_PORTS"].split(",")) if env.get("ALLOWED_PORTS")
             else default.allowed_ports,
             allow_private_urls=_flag("ALLOW_PRIVATE_URLS", default.allow_private_urls),
+            catalog_bucket=env.get("CATALOG_BUCKET", default.catalog_bucket),
+            catalog_input_prefix=env.get("CATALOG_INPUT_PREFIX", default.catalog_input_prefix),
         )
 
 

@@ -2,6 +2,7 @@
 
     python -m deploy.cost --memory 1769 --duration-ms 2000 --requests 1000000 [--api rest|http|none]
     make cost ARGS="--memory 1769 --api http"      (make cost ARGS=--help lists every option)
+    make cost ARGS="--catalog 1000000 --duration-ms 60"   a catalog: the API against Step Functions
 
 Counts what the course's arithmetic left out: the per-request charge, API
 Gateway's price per call, and the free tier. Billed duration is rounded up
@@ -47,6 +48,21 @@ AZURE_PRICE_PER_MILLION_EXECUTIONS = 0.40
 AZURE_FREE_GB_SECONDS = 100_000
 AZURE_FREE_EXECUTIONS = 250_000
 AZURE_MINIMUM_MS = 1000
+
+# A catalog on Step Functions' Distributed Map (template.yaml's CatalogStateMachine), US East list prices from
+# https://aws.amazon.com/step-functions/pricing/ and https://aws.amazon.com/s3/pricing/ (as listed 2026-12-02).
+# Each child workflow the map starts is one state transition of the Standard parent; each child is an Express
+# execution, billed per request and per GB-second of 64 MB chunks, its duration rounded up to 100 ms.
+STANDARD_PRICE_PER_TRANSITION = 0.000025
+EXPRESS_PRICE_PER_MILLION_REQUESTS = 1.00
+EXPRESS_PRICE_PER_GB_SECOND = 0.00001667
+EXPRESS_MEMORY_GB = 64 / 1024  # a batch of keys and its results fit the first 64 MB chunk
+EXPRESS_STEP_MS = 100
+PARENT_TRANSITIONS = 4  # start, the map state, its end, the execution's end: a rounding error beside the rest
+S3_PRICE_PER_THOUSAND_GETS = 0.0004
+S3_PRICE_PER_THOUSAND_LISTS = 0.005  # a LIST returns up to 1,000 keys
+S3_PRICE_PER_THOUSAND_PUTS = 0.005
+RESULT_FILES_PER_RUN = 3  # manifest.json, SUCCEEDED_0.json, FAILED_0.json, about; each up to 5 GB
 
 # Each platform at about one vCPU, as docs/platforms.md's deploy commands size it.
 LAMBDA_MEMORY_MB = 1769
@@ -121,6 +137,50 @@ def platform_bills(duration_ms: float, requests: int, free_tier: bool = True, ap
     }
 
 
+@dataclass(frozen=True)
+class CatalogBill:
+    lambda_: float
+    step_functions: float
+    s3: float
+    api: float
+
+    @property
+    def total(self) -> float:
+        return self.lambda_ + self.step_functions + self.s3 + self.api
+
+
+def catalog_bills(pictures: int, duration_ms: float, memory_mb: int = LAMBDA_MEMORY_MB, batch_size: int = 20,
+                  api: str = "rest", architecture: str = "x86_64") -> dict[str, CatalogBill]:
+    """One catalog, free tiers aside (they belong to the month, not to the job), classified either way:
+    a request each through the API (the pictures fetched by URL), or batches of keys on the Distributed Map."""
+    one_by_one = monthly_bill(memory_mb, duration_ms, pictures, architecture, api, free_tier=False)
+    batches = math.ceil(pictures / batch_size)
+    batch_ms = math.ceil(duration_ms * batch_size)
+    lambda_bill = monthly_bill(memory_mb, duration_ms * pictures / batches, batches, architecture, "none",
+                               free_tier=False)
+    child_seconds = math.ceil(batch_ms / EXPRESS_STEP_MS) * EXPRESS_STEP_MS / 1000
+    step_functions = ((batches + PARENT_TRANSITIONS) * STANDARD_PRICE_PER_TRANSITION
+                      + batches / 1e6 * EXPRESS_PRICE_PER_MILLION_REQUESTS
+                      + batches * child_seconds * EXPRESS_MEMORY_GB * EXPRESS_PRICE_PER_GB_SECOND)
+    s3 = (pictures / 1000 * S3_PRICE_PER_THOUSAND_GETS + math.ceil(pictures / 1000) / 1000 * S3_PRICE_PER_THOUSAND_LISTS
+          + RESULT_FILES_PER_RUN / 1000 * S3_PRICE_PER_THOUSAND_PUTS)
+    return {
+        f"a request each{API_NAMES[api]}, by URL": CatalogBill(one_by_one.compute + one_by_one.requests, 0.0, 0.0,
+                                                       one_by_one.api),
+        f"Distributed Map, batches of {batch_size}": CatalogBill(lambda_bill.total, step_functions, s3, 0.0),
+    }
+
+
+def print_catalog(pictures: int, duration_ms: float, memory_mb: int, batch_size: int, api: str) -> None:
+    print(f"A catalog of {pictures:,} pictures at {duration_ms:g} ms each, {memory_mb} MB x86_64, free tiers "
+          "aside (list prices as deploy/cost.py dates them)")
+    print("| path | Lambda | Step Functions | S3 | API Gateway | total | per 1,000 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, bill in catalog_bills(pictures, duration_ms, memory_mb, batch_size, api).items():
+        print(f"| {name} | ${bill.lambda_:,.2f} | ${bill.step_functions:,.2f} | ${bill.s3:,.2f} | ${bill.api:,.2f} "
+              f"| ${bill.total:,.2f} | ${bill.total / pictures * 1000:.4f} |")
+
+
 def amounts(bill: Bill, requests: int) -> str:
     """A bill's table cells: compute, requests, API Gateway, total, and the price of 1,000 requests."""
     return (f"${bill.compute:,.2f} | ${bill.requests:,.2f} | ${bill.api:,.2f} | ${bill.total:,.2f} | "
@@ -157,10 +217,17 @@ def main() -> None:
     parser.add_argument("--price-gb-second-arm", type=price, default=PRICE_PER_GB_SECOND["arm64"])
     parser.add_argument("--price-million-requests", type=price, default=PRICE_PER_MILLION_REQUESTS)
     parser.add_argument("--price-million-api-calls", type=price, default=None)
+    parser.add_argument("--catalog", type=bounded(int, 1, allowed="a whole number of pictures, at least 1"),
+                        help="price one catalog of this many pictures instead: the API against the Distributed Map")
+    parser.add_argument("--batch-size", type=bounded(int, 1, 100, allowed="1 to 100, as CatalogBatchSize"),
+                        default=20, help="pictures per invocation on the Distributed Map (default 20)")
     args = parser.parse_args()
     durations = args.duration_ms * len(args.memory) if len(args.duration_ms) == 1 else args.duration_ms
     if len(durations) != len(args.memory):
         parser.error("give one --duration-ms, or one per --memory")
+    if args.catalog:
+        print_catalog(args.catalog, durations[0], args.memory[0], args.batch_size, args.api)
+        return
     print(f"{args.requests:,} requests a month, {args.api} API, free tier {'on' if args.free_tier else 'off'}")
     print("| memory | duration | arch | compute | requests | API Gateway | total | per 1,000 |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|")

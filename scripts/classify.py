@@ -110,8 +110,7 @@ def classify(item: tuple[str, str]) -> tuple[str, dict, float]:
 
     started = time.perf_counter()
     try:
-        answer = _service.answer(parse)
-        body = {"scores": answer.body} if answer.status == 200 else answer.body
+        body = _service.answer(parse).outcome()
     except OSError as error:  # the file went away or cannot be read
         body = {"error": {"type": "UnreadableFile", "message": error.strerror or str(error), "status": 400}}
     return name, body, time.perf_counter() - started

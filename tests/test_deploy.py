@@ -16,7 +16,7 @@ from samtranslator.yaml_helper import yaml_parse
 
 import lambda_function
 from clothing.settings import ENVIRONMENT_VARIABLES
-from deploy.cost import azure_bill, google_bill, monthly_bill, platform_bills
+from deploy.cost import azure_bill, catalog_bills, google_bill, monthly_bill, platform_bills
 from tests.conftest import LABELS, ROOT
 
 TEMPLATE = ROOT / "template.yaml"
@@ -117,12 +117,96 @@ def test_every_allowed_parameter_value_passes_the_sam_transform_with_every_refer
     combinations = allowed_parameter_values(template)
     assert {c["RequireApiKey"] for c in combinations} == {"true", "false"}
     assert {c["InterpreterThreads"] for c in combinations} >= {"auto", "1", "2"}
-    for parameters in combinations:
+    for parameters in combinations + [{**c, "CatalogBucket": CATALOG_BUCKET} for c in combinations]:
         resources = deployed_resources(parameters)
         known = set(resources) | set(template["Parameters"]) | {
             "AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "AWS::URLSuffix", "AWS::NoValue"}
         dangling = {name: sorted(references(resource) - known) for name, resource in resources.items()}
         assert not any(dangling.values()), (parameters, dangling)
+
+
+CATALOG_BUCKET = "shop-catalog"
+ASL_VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
+
+
+def substituted(text: str, values: dict) -> str:
+    """``text`` with each ``${Name}`` replaced, as Fn::Sub replaces it; a name with no value is a KeyError."""
+    return re.sub(r"\$\{([^}!]+)\}", lambda match: str(values[match.group(1)]), text)
+
+
+def catalog_definition(parameters: dict[str, str], template: dict) -> dict:
+    """The catalog's state machine as Step Functions would receive it, for these parameter values."""
+    resources = deployed_resources(parameters)
+    values = {name: parameters.get(name, spec.get("Default")) for name, spec in template["Parameters"].items()}
+    values |= {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+               "AWS::StackName": "clothing",
+               "ClassifierFunction.Arn": "arn:aws:lambda:us-east-1:123456789012:function:clothing-classifier"}
+    return json.loads(substituted(resources["CatalogStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"],
+                                  values))
+
+
+def test_the_catalog_exists_only_when_a_bucket_is_given():
+    without, with_bucket = deployed_resources({}), deployed_resources({"CatalogBucket": CATALOG_BUCKET})
+    assert {"CatalogStateMachine", "CatalogRole"} <= set(with_bucket)
+    assert not {"CatalogStateMachine", "CatalogRole"} & set(without)
+    assert without["ClassifierFunctionRole"]["Properties"]["Policies"] == [{"Ref": "AWS::NoValue"}]
+
+
+@pytest.mark.parametrize("parameters", [
+    {}, {"CatalogBatchSize": "1", "CatalogConcurrency": "1", "CatalogToleratedFailurePercentage": "0"},
+    {"CatalogBatchSize": "100", "CatalogConcurrency": "10000", "CatalogToleratedFailurePercentage": "100",
+     "CatalogInputPrefix": "photos/2026/", "CatalogResultsPrefix": "labels/"}])
+def test_the_catalog_definition_is_valid_amazon_states_language(tmp_path, template, parameters):
+    definition = catalog_definition({"CatalogBucket": CATALOG_BUCKET, **parameters}, template)
+    catalog = definition["States"]["ClassifyCatalog"]
+    assert catalog["ItemBatcher"]["MaxItemsPerBatch"] == int(parameters.get("CatalogBatchSize", 20))
+    assert catalog["ItemReader"]["Parameters"] == {"Bucket": CATALOG_BUCKET,
+                                                   "Prefix": parameters.get("CatalogInputPrefix", "catalog/")}
+    path = tmp_path / "catalog.asl.json"
+    path.write_text(json.dumps(definition))
+    result = subprocess.run([str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_asl_validator_refuses_a_definition_with_a_quoted_number(tmp_path, template):
+    """What DefinitionSubstitutions would have made of the numbers: the validator must tell."""
+    definition = catalog_definition({"CatalogBucket": CATALOG_BUCKET}, template)
+    definition["States"]["ClassifyCatalog"]["MaxConcurrency"] = "10"
+    path = tmp_path / "catalog.asl.json"
+    path.write_text(json.dumps(definition))
+    result = subprocess.run([str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, text=True)
+    assert result.returncode != 0 and "MaxConcurrency" in result.stdout + result.stderr
+
+
+def test_the_catalogs_largest_batch_is_what_the_function_takes():
+    from clothing.catalog import MAX_ITEMS
+
+    assert yaml_parse(TEMPLATE.read_text())["Parameters"]["CatalogBatchSize"]["MaxValue"] == MAX_ITEMS
+
+
+def statements(role: dict) -> list[dict]:
+    return [statement for policy in role["Properties"]["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def test_the_function_reads_only_the_input_prefix_and_the_workflow_writes_only_the_results_prefix():
+    resources = deployed_resources({"CatalogBucket": CATALOG_BUCKET})
+    function_role, catalog_role = resources["ClassifierFunctionRole"], resources["CatalogRole"]
+    function_s3 = [s for s in statements(function_role) if str(s["Action"]).startswith("s3:")]
+    assert function_s3 == [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::${CatalogBucket}/${CatalogInputPrefix}*"}}]
+    by_resource = {json.dumps(s["Resource"]): s for s in statements(catalog_role)}
+    listing = by_resource[json.dumps({"Fn::Sub": "arn:${AWS::Partition}:s3:::${CatalogBucket}"})]
+    assert listing["Action"] == "s3:ListBucket"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${CatalogInputPrefix}*"}}}
+    results = "arn:${AWS::Partition}:s3:::${CatalogBucket}/${CatalogResultsPrefix}*"
+    writing = by_resource[json.dumps({"Fn::Sub": results})]
+    assert "s3:PutObject" in writing["Action"]
+    s3_actions = [a for s in statements(catalog_role) for a in ([s["Action"]] if isinstance(s["Action"], str)
+                                                                 else s["Action"]) if a.startswith("s3:")]
+    assert not any("*" in action for action in s3_actions)
+    everything = [s for s in statements(catalog_role) if s["Resource"] == "*"]
+    assert all(a.startswith("xray:") for s in everything for a in s["Action"])
 
 
 def methods_by_verb(resources: dict) -> dict[str, dict]:
@@ -218,6 +302,27 @@ def test_the_courses_example_bill_worked_by_hand():
     # Without the free tier: $33.33 compute and $0.20 for the requests.
     bare = monthly_bill(1024, 2000, 1_000_000, api="none", free_tier=False)
     assert (bare.compute, bare.requests, bare.api) == (pytest.approx(33.3334), pytest.approx(0.20), 0.0)
+
+
+def test_a_catalogs_bill_on_both_paths_worked_by_hand():
+    """A million pictures at 60 ms and 1,769 MB: 103,650 GB-seconds of Lambda either way."""
+    api, batched = catalog_bills(1_000_000, 60, 1769, batch_size=20).values()
+    gb_seconds = 1_000_000 * 0.060 * 1769 / 1024
+    assert api.lambda_ == pytest.approx(gb_seconds * 0.0000166667 + 0.20)
+    assert api.api == pytest.approx(3.50) and api.step_functions == api.s3 == 0
+    batches = 50_000  # of 20, each 1.2 s
+    assert batched.lambda_ == pytest.approx(gb_seconds * 0.0000166667 + batches / 1e6 * 0.20)
+    transitions, express = (batches + 4) * 0.000025, batches / 1e6 * 1.00 + batches * 1.2 * (64 / 1024) * 0.00001667
+    assert batched.step_functions == pytest.approx(transitions + express)
+    assert batched.s3 == pytest.approx(1_000_000 / 1000 * 0.0004 + 1 * 0.005 + 3 / 1000 * 0.005)
+    assert batched.api == 0 and batched.total < api.total
+
+
+def test_the_catalog_pages_price_table_is_what_make_cost_prints():
+    page = (ROOT / "docs" / "catalog.md").read_text()
+    printed = subprocess.run([sys.executable, "-m", "deploy.cost", "--catalog", "1000000", "--duration-ms", "13"],
+                             cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert printed.strip() in page
 
 
 def test_billed_duration_rounds_up_to_the_millisecond_and_arm_is_cheaper():

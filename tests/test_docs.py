@@ -52,5 +52,5 @@ def test_the_settings_table_gives_every_setting_with_the_codes_default():
     for field, default in DEFAULTS._asdict().items():
         if field == "model_path":
             continue  # a path on this machine; the table says where
-        written = ",".join(map(str, default)) if isinstance(default, tuple) else str(default).lower()
+        written = ",".join(map(str, default)) if isinstance(default, tuple) else str(default).lower() or "none"
         assert rows[field.upper()].lower() in (written, written.removesuffix(".0")), field
