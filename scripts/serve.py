@@ -18,6 +18,7 @@ it, template.yaml's API answers on ``--api-port`` as API Gateway would
 import argparse
 import compileall
 import hashlib
+import importlib.metadata
 import os
 import platform
 import shutil
@@ -70,8 +71,12 @@ def build_task_root(image: Image, task_root: Path) -> Path:
 
 
 def build_runtime_venv() -> Path:
-    """A virtualenv with requirements.txt and the runtime interface client, trimmed as the image is."""
-    wanted = [pinned("awslambdaric")]
+    """A virtualenv with requirements.txt and the runtime interface client, trimmed as the image is.
+
+    boto3 too, which Lambda's base image carries and a catalog batch imports (clothing.catalog): the one
+    requirements-dev.txt installs, which aws-sam-cli pins.
+    """
+    wanted = [pinned("awslambdaric"), f"boto3=={importlib.metadata.version('boto3')}"]
     stamp = hashlib.sha256(((ROOT / "requirements.txt").read_text() + str(wanted) + str(UNUSED_RUNTIME_FILES))
                            .encode()).hexdigest()
     stamp_file = RUNTIME_VENV / "requirements.sha256"

@@ -55,6 +55,14 @@ def test_a_bad_event_gets_an_error_and_the_next_good_one_works(emulator, image_s
     assert list(good.json()) == list(LABELS)
 
 
+def test_a_catalog_batch_in_the_runtime_as_the_image_has_it_is_answered_and_the_function_goes_on(emulator):
+    """boto3 is there as in Lambda's base image; with no CatalogBucket the batch is refused as a whole."""
+    batch = requests.post(emulator + INVOCATIONS, json={"Items": [{"Key": "catalog/a.jpg"}]}, timeout=60).json()
+    assert batch["error"]["type"] == "BadRequest" and "CatalogBucket" in batch["error"]["message"]
+    after = requests.post(emulator + INVOCATIONS, json={"image": picture("hat-2.jpg")}, timeout=60).json()
+    assert list(after) == list(LABELS)
+
+
 @pytest.mark.parametrize("argument", ["file", "url"])
 def test_test_py_prints_the_answer(emulator, image_server, argument):
     target = str(IMAGES / "dress-2.jpg") if argument == "file" else f"{image_server}/images/dress-2.jpg"
