@@ -14,6 +14,7 @@ later collections, so no warm request scans it either.
 """
 
 import gc
+import os
 
 gc.disable()
 
@@ -24,6 +25,10 @@ from clothing.settings import Settings
 
 logger, invocation = json_logger("clothing-classifier")
 service = Service(Settings.from_environment(), logger)
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":  # SnapStart=on: see clothing.snapstart
+    from clothing import snapstart
+
+    snapstart.register(service, invocation)
 gc.freeze()
 gc.enable()
 

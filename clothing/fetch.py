@@ -169,6 +169,10 @@ class Fetcher:
             self._tls = ssl.create_default_context()
         return self._tls
 
+    def forget_tls(self) -> None:
+        """Load the TLS context anew at the next https URL (SnapStart: each restored copy its own)."""
+        self._tls = None
+
     def fetch(self, url: str, timeout: float) -> bytes:
         """The body of ``url``, following at most ``max_redirects`` redirects, all within ``timeout`` seconds."""
         deadline = Deadline(timeout)

@@ -45,6 +45,10 @@ class InvocationFields(logging.Filter):
         })
         self._cold = False
 
+    def restored(self) -> None:
+        """A copy restored from a SnapStart snapshot: its first invocation is its cold start."""
+        self._cold = True
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.invocation = self._fields.get() or {}
         return True

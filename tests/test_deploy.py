@@ -117,6 +117,8 @@ def test_every_allowed_parameter_value_passes_the_sam_transform_with_every_refer
     combinations = allowed_parameter_values(template)
     assert {c["RequireApiKey"] for c in combinations} == {"true", "false"}
     assert {c["InterpreterThreads"] for c in combinations} >= {"auto", "1", "2"}
+    assert {(c["Architecture"], c["SnapStart"]) for c in combinations} == {
+        ("x86_64", "off"), ("x86_64", "on"), ("arm64", "off"), ("arm64", "on")}
     for parameters in combinations + [{**c, "CatalogBucket": CATALOG_BUCKET} for c in combinations]:
         resources = deployed_resources(parameters)
         known = set(resources) | set(template["Parameters"]) | {
@@ -140,9 +142,29 @@ def catalog_definition(parameters: dict[str, str], template: dict) -> dict:
     values = {name: parameters.get(name, spec.get("Default")) for name, spec in template["Parameters"].items()}
     values |= {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
                "AWS::StackName": "clothing",
-               "ClassifierFunction.Arn": "arn:aws:lambda:us-east-1:123456789012:function:clothing-classifier"}
+               "ClassifierFunctionAliaslive": "arn:aws:lambda:us-east-1:123456789012:function:clothing-classifier:live"}
     return json.loads(substituted(resources["CatalogStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"],
                                   values))
+
+
+@pytest.mark.parametrize("architecture", ["x86_64", "arm64"])
+@pytest.mark.parametrize("snapstart", ["off", "on"])
+def test_architecture_and_snapstart_with_the_api_and_the_catalog_on_the_published_alias(architecture, snapstart):
+    resources = deployed_resources({"Architecture": architecture, "SnapStart": snapstart,
+                                    "CatalogBucket": CATALOG_BUCKET})
+    function = resources["ClassifierFunction"]["Properties"]
+    assert function["Architectures"] == [architecture]
+    assert function["SnapStart"] == ({"ApplyOn": "PublishedVersions"} if snapstart == "on" else {"Ref": "AWS::NoValue"})
+    alias = next(name for name, r in resources.items() if r["Type"] == "AWS::Lambda::Alias")
+    assert resources[alias]["Properties"]["Name"] == "live"
+    for method in methods_by_verb(resources).values():
+        assert f"functions/${{{alias}}}/invocations" in method["Integration"]["Uri"]["Fn::Sub"]
+    permissions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
+    assert permissions and all(p["FunctionName"] == {"Ref": alias} for p in permissions)
+    assert f'"FunctionName": "${{{alias}}}"' in \
+        resources["CatalogStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"]
+    invoke = [s for s in statements(resources["CatalogRole"]) if s["Action"] == "lambda:InvokeFunction"]
+    assert invoke == [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Ref": alias}}]
 
 
 def test_the_catalog_exists_only_when_a_bucket_is_given():
