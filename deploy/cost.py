@@ -3,6 +3,7 @@
     python -m deploy.cost --memory 1769 --duration-ms 2000 --requests 1000000 [--api rest|http|none]
     make cost ARGS="--memory 1769 --api http"      (make cost ARGS=--help lists every option)
     make cost ARGS="--catalog 1000000 --duration-ms 60"   a catalog: the API against Step Functions
+    make cost ARGS="--cold-starts 20000 --init-ms 1500"   Graviton and SnapStart for that traffic
 
 Counts what the course's arithmetic left out: the per-request charge, API
 Gateway's price per call, and the free tier. Billed duration is rounded up
@@ -29,6 +30,21 @@ PRICE_PER_MILLION_API_CALLS = {"rest": 3.50, "http": 1.00, "none": 0.0}
 # Lambda's free tier is monthly and does not expire; API Gateway's lasts 12 months, so it is left out.
 FREE_GB_SECONDS = 400_000
 FREE_REQUESTS = 1_000_000
+
+# SnapStart (Python), US East, from https://aws.amazon.com/lambda/pricing/ (as listed 2026-12-02): a cache charge
+# for each published version with SnapStart, per GB-second while it exists (a month of 30 days here), and a
+# restore charge per GB each time an instance is restored. The restore's own duration is billed as the init it
+# replaces is: a container image's init is billed. Provisioned concurrency, the other way to keep cold starts
+# off the requests, per GB-second provisioned.
+SNAPSTART_CACHE_PER_GB_SECOND = 0.0000015046
+SNAPSTART_RESTORE_PER_GB = 0.0001397998
+PROVISIONED_PER_GB_SECOND = {"x86_64": 0.0000041667, "arm64": 0.0000033334}
+MONTH_SECONDS = 30 * 24 * 3600
+# What a restore takes is not published by AWS and cannot be measured here: 500 ms is a round assumption, to be
+# replaced by the Restore Duration of your REPORT lines (docs/deploy.md). The init is the function's own start-up
+# as `python -m benchmarks.startup` measures it (126 ms), rounded up; on Lambda, the image's first pull adds to it.
+ASSUMED_RESTORE_MS = 500
+MEASURED_INIT_MS = 130
 
 # Google Cloud Run functions (Cloud Functions 2nd gen), request-based billing, tier 1 regions (us-central1),
 # from https://cloud.google.com/run/pricing (as listed in 2025; the free tier is monthly, per billing account).
@@ -97,6 +113,44 @@ def monthly_bill(memory_mb: int, duration_ms: float, requests: int, architecture
         requests=billable_requests / 1e6 * price_per_million_requests,
         api=requests / 1e6 * api_price,
     )
+
+
+@dataclass(frozen=True)
+class StartBill:
+    """A month's charges that depend on how instances start: the billed init or restore, and SnapStart's own."""
+
+    starts: float
+    cache: float
+    restores: float
+
+    @property
+    def total(self) -> float:
+        return self.starts + self.cache + self.restores
+
+
+def start_bill(memory_mb: int, cold_starts: int, architecture: str = "x86_64", snapstart: bool = False,
+               init_ms: float = MEASURED_INIT_MS, restore_ms: float = ASSUMED_RESTORE_MS,
+               versions: int = 1) -> StartBill:
+    gb = memory_mb / 1024
+    start_ms = restore_ms if snapstart else init_ms
+    return StartBill(
+        starts=cold_starts * math.ceil(start_ms) / 1000 * gb * PRICE_PER_GB_SECOND[architecture],
+        cache=versions * gb * MONTH_SECONDS * SNAPSTART_CACHE_PER_GB_SECOND if snapstart else 0.0,
+        restores=cold_starts * gb * SNAPSTART_RESTORE_PER_GB if snapstart else 0.0,
+    )
+
+
+def snapstart_break_even(memory_mb: int, architecture: str = "x86_64", init_ms: float = MEASURED_INIT_MS,
+                         restore_ms: float = ASSUMED_RESTORE_MS, versions: int = 1) -> tuple[float, float]:
+    """The init, in ms over a restore, above which SnapStart costs less than it saves; and the cold starts a
+    month above which one provisioned instance kept warm costs less than SnapStart (inf where never)."""
+    gb = memory_mb / 1024
+    paying_init_ms = restore_ms + 1000 * SNAPSTART_RESTORE_PER_GB / PRICE_PER_GB_SECOND[architecture]
+    with_snapstart, without = (start_bill(memory_mb, 1, architecture, on, init_ms, restore_ms) for on in (True, False))
+    per_start = with_snapstart.restores + with_snapstart.starts - without.starts
+    provisioned = gb * MONTH_SECONDS * PROVISIONED_PER_GB_SECOND[architecture]
+    cache = start_bill(memory_mb, 0, architecture, True, versions=versions).cache
+    return paying_init_ms, (provisioned - cache) / per_start if per_start > 0 else math.inf
 
 
 def google_bill(duration_ms: float, requests: int, vcpus: float = GOOGLE_VCPUS,
@@ -181,6 +235,27 @@ def print_catalog(pictures: int, duration_ms: float, memory_mb: int, batch_size:
               f"| ${bill.total:,.2f} | ${bill.total / pictures * 1000:.4f} |")
 
 
+def print_starts(memory: int, duration: float, args: argparse.Namespace) -> None:
+    """The month on x86 and Graviton, with and without SnapStart, and when SnapStart pays."""
+    cold_starts = args.requests // 1000 if args.cold_starts is None else args.cold_starts
+    print(f"\nGraviton and SnapStart at {memory} MB and {duration:g} ms, {cold_starts:,} cold starts a month "
+          f"(init {args.init_ms:g} ms, restore {args.restore_ms:g} ms assumed)")
+    print("| arch | SnapStart | compute, requests, API | billed init or restore | snapshot cache | restores | total |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for arch in ("x86_64", "arm64"):
+        bill = monthly_bill(memory, duration, args.requests, arch, args.api, args.free_tier,
+                            price_per_million_requests=args.price_million_requests,
+                            price_per_million_api_calls=args.price_million_api_calls)
+        for snapstart in (False, True):
+            starts = start_bill(memory, cold_starts, arch, snapstart, args.init_ms, args.restore_ms)
+            print(f"| {arch} | {'on' if snapstart else 'off'} | ${bill.total:,.2f} | ${starts.starts:,.2f} | "
+                  f"${starts.cache:,.2f} | ${starts.restores:,.2f} | ${bill.total + starts.total:,.2f} |")
+    paying_init, provisioned_above = snapstart_break_even(memory, "x86_64", args.init_ms, args.restore_ms)
+    print(f"SnapStart saves money only where an init takes over {paying_init / 1000:.1f} s (a restore plus what "
+          f"the restore charge buys): as a latency lever, it costs less than one provisioned instance kept warm "
+          f"up to {provisioned_above:,.0f} cold starts a month.")
+
+
 def amounts(bill: Bill, requests: int) -> str:
     """A bill's table cells: compute, requests, API Gateway, total, and the price of 1,000 requests."""
     return (f"${bill.compute:,.2f} | ${bill.requests:,.2f} | ${bill.api:,.2f} | ${bill.total:,.2f} | "
@@ -217,6 +292,13 @@ def main() -> None:
     parser.add_argument("--price-gb-second-arm", type=price, default=PRICE_PER_GB_SECOND["arm64"])
     parser.add_argument("--price-million-requests", type=price, default=PRICE_PER_MILLION_REQUESTS)
     parser.add_argument("--price-million-api-calls", type=price, default=None)
+    parser.add_argument("--cold-starts", type=bounded(int, 0, allowed="a whole number, at least 0"),
+                        default=None, help="new instances a month, for the Graviton and SnapStart table "
+                                           "(default: 1 in 1,000 requests)")
+    parser.add_argument("--init-ms", type=bounded(float, 0, 600_000, allowed="0 to 600,000 ms"),
+                        default=MEASURED_INIT_MS, help="a cold start's Init Duration (default: as measured here)")
+    parser.add_argument("--restore-ms", type=bounded(float, 0, 600_000, allowed="0 to 600,000 ms"),
+                        default=ASSUMED_RESTORE_MS, help="a SnapStart restore's Restore Duration (default: assumed)")
     parser.add_argument("--catalog", type=bounded(int, 1, allowed="a whole number of pictures, at least 1"),
                         help="price one catalog of this many pictures instead: the API against the Distributed Map")
     parser.add_argument("--batch-size", type=bounded(int, 1, 100, allowed="1 to 100, as CatalogBatchSize"),
@@ -236,6 +318,7 @@ def main() -> None:
             bill = monthly_bill(memory, duration, args.requests, arch, args.api, args.free_tier, price,
                                 args.price_million_requests, args.price_million_api_calls)
             print(f"| {memory} MB | {duration:g} ms | {arch} | {amounts(bill, args.requests)} |")
+    print_starts(args.memory[0], durations[0], args)
     print(f"\nThe same {args.requests:,} requests on each platform, at about one vCPU "
           f"(list prices as deploy/cost.py dates them)")
     print("| platform | duration | compute | requests | API Gateway | total | per 1,000 |")
