@@ -5,9 +5,10 @@ FROM public.ecr.aws/lambda/python:3.13
 
 COPY requirements.txt ${LAMBDA_TASK_ROOT}/
 # Then the files of LiteRT the function never opens, 32 MB: scripts/serve.py's UNUSED_RUNTIME_FILES, and why.
+# -f: the aarch64 wheel (docker buildx build --platform linux/arm64) has no vendors/.
 RUN pip install --no-cache-dir -r "${LAMBDA_TASK_ROOT}/requirements.txt" && \
     site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" && \
-    rm -r "$site/ai_edge_litert/libLiteRtWebGpuAccelerator.so" "$site/ai_edge_litert/tools" \
+    rm -rf "$site/ai_edge_litert/libLiteRtWebGpuAccelerator.so" "$site/ai_edge_litert/tools" \
           "$site/ai_edge_litert/vendors" "$site/ai_edge_litert/aot"
 
 COPY lambda_function.py clothing_model.tflite clothing_model.json ${LAMBDA_TASK_ROOT}/

@@ -30,8 +30,9 @@ CHECKOV_VENV := build/checkov-venv
 GCF_PORT ?= 8081
 
 NODE_TOOLS := node_modules/.ready
+ARM64 := build/arm64/.ready
 ENVIRONMENTS := $(VENV)/.ready $(GCF_VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(CHECKOV_VENV)/.ready \
-	$(NODE_TOOLS)
+	$(NODE_TOOLS) $(ARM64)
 
 .PHONY: help serve classify test test-serving test-limits test-torch test-keras environments lint model convert inspect bench deploy destroy cost \
 	package-gcf package-azure serve-gcf classify-bucket
@@ -70,10 +71,11 @@ environments: $(ENVIRONMENTS) ## install every environment the tests use
 
 test-serving: $(VENV)/.ready $(GCF_VENV)/.ready $(NODE_TOOLS)
 	@scripts/timed "serving tests" env GCF_VENV=$(GCF_VENV) $(VENV)/bin/python -m pytest \
-		--ignore tests/test_image_limits.py
+		--ignore tests/test_image_limits.py --ignore tests/test_arm64.py
 
-test-limits: $(VENV)/.ready
-	@scripts/timed "hostile picture tests" $(VENV)/bin/python -m pytest tests/test_image_limits.py
+test-limits: $(VENV)/.ready $(ARM64)
+	@scripts/timed "hostile picture and arm64 tests" $(VENV)/bin/python -m pytest tests/test_image_limits.py \
+		tests/test_arm64.py
 
 test-torch: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready
 	@scripts/timed "training tests" $(TRAIN_VENV)/bin/python -m pytest -p no:anyio training/tests
@@ -167,6 +169,10 @@ $(NODE_TOOLS): package-lock.json
 	@command -v npm >/dev/null || { echo "make: needs Node.js and npm (your system's nodejs and npm packages)"; exit 2; }
 	npm ci --no-audit --no-fund --silent
 	touch $@
+
+# Debian's arm64 CPython and qemu-user, and the aarch64 wheels, for tests/test_arm64.py (scripts/arm64.py).
+$(ARM64): requirements.txt $(VENV)/.ready
+	$(VENV)/bin/python -m scripts.arm64 prepare
 
 # torch alone comes through pip, which also looks where pip is configured to (here, a CPU build on disk).
 $(TRAIN_VENV)/.ready: training/requirements.txt training/requirements-nodeps.txt

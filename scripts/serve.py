@@ -91,11 +91,19 @@ def build_runtime_venv() -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(RUNTIME_VENV)], check=True)
         install = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*install, "-r", str(ROOT / "requirements.txt"), *wanted], check=True)
-    for unused in UNUSED_RUNTIME_FILES:
-        path = site_packages() / unused
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    remove_unused(site_packages())
     stamp_file.write_text(stamp)
     return RUNTIME_VENV
+
+
+def remove_unused(site: Path) -> None:
+    """What the Dockerfile deletes from the installed packages; the aarch64 wheels lack some of it."""
+    for unused in UNUSED_RUNTIME_FILES:
+        path = site / unused
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def site_packages() -> Path:
