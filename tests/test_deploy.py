@@ -371,6 +371,14 @@ def test_snapstarts_month_worked_by_hand():
     assert provisioned_above == pytest.approx((one_warm_instance - on.cache) / per_restore)
 
 
+def test_the_deploy_pages_snapstart_table_is_what_make_cost_prints():
+    page = (ROOT / "docs" / "deploy.md").read_text()
+    printed = subprocess.run([sys.executable, "-m", "deploy.cost", "--memory", "1769", "--duration-ms", "25",
+                              "--cold-starts", "20000"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    table = printed[printed.index("Graviton and SnapStart"):printed.index("\n\nThe same")]
+    assert table in page
+
+
 def test_billed_duration_rounds_up_to_the_millisecond_and_arm_is_cheaper():
     assert monthly_bill(2048, 30.2, 10_000_000, free_tier=False).compute == pytest.approx(
         10_000_000 * 0.031 * 2 * 0.0000166667)
