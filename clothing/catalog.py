@@ -9,6 +9,8 @@ scores or the same error object the API answers, so one bad picture never fails 
 boto3 is in Lambda's base image; it is imported with this module, on the first batch, never at cold start.
 """
 
+from collections.abc import Callable
+
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
@@ -75,7 +77,7 @@ class CatalogBucket:
 _bucket: CatalogBucket | None = None
 
 
-def classify_batch(event: dict, service: Service, remaining_seconds) -> dict:
+def classify_batch(event: dict, service: Service, remaining_seconds: Callable[[], float | None]) -> dict:
     """``{"results": [{"input": key, "scores"|"error": ...}, ...]}``, one result per item, in order.
 
     ``remaining_seconds()`` is the invocation's time left, asked before each picture, so that a batch
