@@ -3,7 +3,8 @@
     python -m deploy.classify_bucket [--stack NAME] [--wait]
 
 The stack is the one ``make deploy`` saved in samconfig.toml, unless ``--stack`` names another; it must have
-been deployed with ``CatalogBucket`` set (docs/catalog.md). Every mistake is one line and exit status 2.
+been deployed with ``CatalogBucket`` set (docs/catalog.md). Every mistake is one line and exit status 2; with
+``--wait``, a run that does not succeed ends with exit status 1.
 """
 
 import argparse
@@ -47,8 +48,8 @@ def catalog_of(stack: str) -> tuple[str, str]:
     return outputs["CatalogStateMachine"], outputs["CatalogResults"]
 
 
-def start(stack: str, wait: bool, poll_seconds: float = 10) -> list[str]:
-    """Start a run; the lines to print. With ``wait``, also how it ended."""
+def start(stack: str, wait: bool, poll_seconds: float = 10) -> tuple[list[str], bool]:
+    """Start a run; the lines to print, and whether it went well (with ``wait``, whether it succeeded)."""
     state_machine, results = catalog_of(stack)
     stepfunctions = boto3.client("stepfunctions")
     execution = stepfunctions.start_execution(stateMachineArn=state_machine)["executionArn"]
@@ -59,7 +60,8 @@ def start(stack: str, wait: bool, poll_seconds: float = 10) -> list[str]:
         while (status := stepfunctions.describe_execution(executionArn=execution)["status"]) not in DONE:
             time.sleep(poll_seconds)
         lines.append(f"ended: {status}")
-    return lines
+        return lines, status == "SUCCEEDED"
+    return lines, True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         stack = args.stack or saved_stack_name()
         if not stack:
             raise Refusal("no stack name: run make deploy first, or pass ARGS=\"--stack your-stack\"")
-        lines = start(stack, args.wait)
+        lines, went_well = start(stack, args.wait)
     except Refusal as refusal:
         print(f"make classify-bucket: {refusal}", file=sys.stderr)
         return 2
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     print("\n".join(lines))
-    return 0
+    return 0 if went_well else 1
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ for line in sys.stdin:
 def s3_endpoint():
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                              env={**os.environ, "SF_EXECUTION_HISTORY_TYPE": "FAILURE"})  # runs end at once
     try:
         wait_for_port(port, server, timeout=60)
         endpoint = f"http://127.0.0.1:{port}"
@@ -164,6 +165,9 @@ def test_classify_bucket_starts_the_stacks_workflow_and_says_where_the_results_g
     executions = client["stepfunctions"].list_executions(stateMachineArn=arn)["executions"]
     assert started == f"started {executions[0]['executionArn']}" and len(executions) == 1
     assert results.startswith("results: s3://shop-catalog/results/<map run id>/")
+
+    waited = classify_bucket(s3_endpoint, "--stack", "clothing", "--wait")
+    assert waited.returncode == 1 and waited.stdout.splitlines()[-1] == "ended: FAILED"
 
     refused = classify_bucket(s3_endpoint, "--stack", "no-catalog")
     assert refused.returncode == 2 and refused.stdout == ""
