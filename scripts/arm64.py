@@ -3,6 +3,7 @@ wheels of requirements.txt, trimmed as the image trims them, run by Debian's qem
 
     python -m scripts.arm64 prepare              # build/arm64/, once (make test does it)
     python -m scripts.arm64 classify PICTURE...  # one JSON line a picture: lambda_handler's answer on arm64
+    python -m scripts.arm64 compare              # tests/images on arm64 against this machine: the largest gap
 
 The Debian packages come from Debian 13 (trixie) through apt, which checks them against Debian's signed
 indexes: its CPython is 3.13, as the image's, and its qemu-user 10 runs LiteRT's aarch64 build, where Debian
@@ -116,19 +117,30 @@ def classify(pictures: list[Path], python: list[str] | None = None, variables: d
             if line.startswith("ANSWER ")]
 
 
+def largest_difference(pictures: list[Path]) -> float:
+    """The largest gap between a score on arm64 and the same score from this machine's Python."""
+    on_arm64, here = classify(pictures), classify(pictures, [sys.executable])
+    if [list(answer) for answer in on_arm64] != [list(answer) for answer in here]:
+        raise SystemExit("scripts.arm64: the two machines answer with other labels")
+    return max(abs(a[label] - b[label]) for a, b in zip(on_arm64, here, strict=True) for label in a)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("prepare")
     classify_parser = commands.add_parser("classify")
     classify_parser.add_argument("pictures", nargs="+", type=Path)
+    commands.add_parser("compare")
     args = parser.parse_args()
-    if args.command == "prepare":
-        prepare()
-    else:
-        prepare()
+    prepare()
+    if args.command == "classify":
         for answer in classify(args.pictures):
             print(json.dumps(answer))
+    elif args.command == "compare":
+        pictures = sorted((ROOT / "tests" / "images").glob("*.jpg"))
+        print(f"{len(pictures)} pictures, {platform.machine()} against arm64: the largest difference in a score "
+              f"is {largest_difference(pictures):.2g}")
 
 
 if __name__ == "__main__":
