@@ -43,7 +43,7 @@ class CatalogBucket:
             settings.max_image_bytes
         self.client = boto3.client("s3", config=Config(
             connect_timeout=settings.connect_timeout, read_timeout=settings.fetch_timeout,
-            retries={"mode": "standard", "max_attempts": 3}))
+            retries={"mode": "standard", "total_max_attempts": 2}))  # one retry: a batch has a deadline
 
     def read(self, key: object) -> bytes:
         """The object's bytes; a typed error for a key that is not one, is elsewhere, is missing or too large."""
