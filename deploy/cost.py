@@ -129,19 +129,19 @@ class StartBill:
 
 
 def start_bill(memory_mb: int, cold_starts: int, architecture: str = "x86_64", snapstart: bool = False,
-               init_ms: float = MEASURED_INIT_MS, restore_ms: float = ASSUMED_RESTORE_MS,
-               versions: int = 1) -> StartBill:
+               init_ms: float = MEASURED_INIT_MS, restore_ms: float = ASSUMED_RESTORE_MS) -> StartBill:
+    """One published version with SnapStart, or none."""
     gb = memory_mb / 1024
     start_ms = restore_ms if snapstart else init_ms
     return StartBill(
         starts=cold_starts * math.ceil(start_ms) / 1000 * gb * PRICE_PER_GB_SECOND[architecture],
-        cache=versions * gb * MONTH_SECONDS * SNAPSTART_CACHE_PER_GB_SECOND if snapstart else 0.0,
+        cache=gb * MONTH_SECONDS * SNAPSTART_CACHE_PER_GB_SECOND if snapstart else 0.0,
         restores=cold_starts * gb * SNAPSTART_RESTORE_PER_GB if snapstart else 0.0,
     )
 
 
 def snapstart_break_even(memory_mb: int, architecture: str = "x86_64", init_ms: float = MEASURED_INIT_MS,
-                         restore_ms: float = ASSUMED_RESTORE_MS, versions: int = 1) -> tuple[float, float]:
+                         restore_ms: float = ASSUMED_RESTORE_MS) -> tuple[float, float]:
     """The init, in ms over a restore, above which SnapStart costs less than it saves; and the cold starts a
     month above which one provisioned instance kept warm costs less than SnapStart (inf where never)."""
     gb = memory_mb / 1024
@@ -149,7 +149,7 @@ def snapstart_break_even(memory_mb: int, architecture: str = "x86_64", init_ms: 
     with_snapstart, without = (start_bill(memory_mb, 1, architecture, on, init_ms, restore_ms) for on in (True, False))
     per_start = with_snapstart.restores + with_snapstart.starts - without.starts
     provisioned = gb * MONTH_SECONDS * PROVISIONED_PER_GB_SECOND[architecture]
-    cache = start_bill(memory_mb, 0, architecture, True, versions=versions).cache
+    cache = start_bill(memory_mb, 0, architecture, True).cache
     return paying_init_ms, (provisioned - cache) / per_start if per_start > 0 else math.inf
 
 

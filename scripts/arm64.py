@@ -7,8 +7,8 @@ wheels of requirements.txt, trimmed as the image trims them, run by Debian's qem
 
 The Debian packages come from Debian 13 (trixie) through apt, which checks them against Debian's signed
 indexes: its CPython is 3.13, as the image's, and its qemu-user 10 runs LiteRT's aarch64 build, where Debian
-12's qemu 7.2 crashes in the interpreter's constructor. This checks answers, not speed: emulation is about
-50 times slower than the machine it runs on.
+12's qemu 7.2 crashes in the interpreter's constructor. This checks answers, not speed: emulation is far
+slower than either machine.
 """
 
 import argparse
@@ -41,7 +41,7 @@ WHEEL_TAGS = ("manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinux_2_1
               "manylinux2014_aarch64")
 
 CLASSIFY = """
-import base64, json, sys
+import json, sys
 import lambda_function
 for line in sys.stdin:
     event = {"image": line.strip()}
