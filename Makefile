@@ -92,18 +92,19 @@ lint: $(VENV)/.ready $(CHECKOV_VENV)/.ready ## ruff, hadolint, cfn-lint, and che
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -f template.yaml -f Dockerfile
 
-model: $(TRAIN_VENV)/.ready $(VENV)/.ready ## train, convert and evaluate clothing_model.tflite (about 45 minutes on 2 cores)
+model: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready ## train, convert and evaluate clothing_model.tflite (about 45 minutes on 2 cores)
 	$(TRAIN_VENV)/bin/python -m training.data
 	$(TRAIN_VENV)/bin/python -m training.train
 	$(TRAIN_VENV)/bin/python -m training.convert
 	$(VENV)/bin/python -m training.evaluate
 
-# A .pt2 network converts where torch is, in the training environment; everything else in the conversion one.
+# A .pt2 network is read and exported to ONNX where torch is, in the training environment, and turned into TF-Lite
+# in the conversion one; everything else converts in the conversion environment alone.
 MODEL_VENV = $(if $(filter %.pt2 %.pt %.pth,$(MODEL)),$(TRAIN_VENV),$(CONVERT_VENV))
 
 convert: $(VENV)/.ready ## turn a model (MODEL=file.h5, .keras, a SavedModel folder, .onnx or .pt2) into OUT (default clothing_model.tflite)
 	@test -n "$(MODEL)" || { echo 'usage: make convert MODEL=path/to/model.h5|.keras|.onnx|.pt2 [OUT=clothing_model.tflite] [ARGS="--labels a,b --scaling torch --resize nearest"]'; exit 2; }
-	@$(MAKE) -s --no-print-directory $(MODEL_VENV)/.ready
+	@$(MAKE) -s --no-print-directory $(MODEL_VENV)/.ready $(CONVERT_VENV)/.ready
 	$(MODEL_VENV)/bin/python -m conversion.convert "$(MODEL)" --out "$(or $(OUT),clothing_model.tflite)" $(ARGS)
 
 inspect: ## what a model takes and gives, before converting it (MODEL=file.h5, .keras, a SavedModel folder, .onnx or .pt2)
@@ -111,7 +112,7 @@ inspect: ## what a model takes and gives, before converting it (MODEL=file.h5, .
 	@$(MAKE) -s --no-print-directory $(MODEL_VENV)/.ready
 	@$(MODEL_VENV)/bin/python -m conversion.inspect_model "$(MODEL)"
 
-bench: $(VENV)/.ready $(TRAIN_VENV)/.ready ## compare with the course's design; writes docs/benchmark.md
+bench: $(VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready ## compare with the course's design; writes docs/benchmark.md
 	$(TRAIN_VENV)/bin/python -m benchmarks.course_model
 	$(VENV)/bin/python -m benchmarks.run
 	$(VENV)/bin/python -m benchmarks.profile
@@ -175,7 +176,7 @@ $(ARM64): requirements.txt $(VENV)/.ready
 	$(VENV)/bin/python -m scripts.arm64 prepare
 
 # torch alone comes through pip, which also looks where pip is configured to (here, a CPU build on disk).
-$(TRAIN_VENV)/.ready: training/requirements.txt training/requirements-nodeps.txt
+$(TRAIN_VENV)/.ready: training/requirements.txt
 	$(call NEEDS_PYTHON,$(TRAIN_PYTHON),3.11,TRAIN_PYTHON)
 	$(TRAIN_PYTHON) -m venv --clear $(TRAIN_VENV)
 	$(TRAIN_VENV)/bin/pip install $(PIP_FLAGS) --retries 0 --timeout 10 --index-url $(TORCH_INDEX) \
@@ -183,5 +184,4 @@ $(TRAIN_VENV)/.ready: training/requirements.txt training/requirements-nodeps.txt
 		{ echo "make: $(TORCH_INDEX) cannot be reached; torch comes from PyPI's index as pip is configured"; \
 		$(TRAIN_VENV)/bin/pip install $(PIP_FLAGS) "$$(grep -E '^torch==' training/requirements.txt)"; }
 	$(call INSTALL,$(TRAIN_VENV)) -r training/requirements.txt
-	$(call INSTALL,$(TRAIN_VENV)) --no-deps -r training/requirements-nodeps.txt
 	touch $@

@@ -10,13 +10,12 @@ import json
 from itertools import pairwise
 from pathlib import Path
 
-import litert_torch
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from clothing.classifier import metadata_path
-from conversion.litert import ServedNetwork
+from conversion import pytorch
 from training import config
 from training.model import build
 
@@ -77,21 +76,22 @@ class Xception(nn.Module):
 def gflops(model: nn.Module, size: int) -> float:
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        model(torch.zeros(1, size, size, 3))
+        model(torch.zeros(1, 3, size, size))
     return counter.get_total_flops() / 1e9
 
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    course = ServedNetwork(Xception(), add_softmax=False).eval()  # the course's model answers logits
+    course = Xception().eval()
     shipped = json.loads(Path(metadata_path(config.MODEL_FILE)).read_text())
-    ours = ServedNetwork(build(shipped["architecture"], shipped["input_size"], pretrained=False)).eval()
+    ours = build(shipped["architecture"], shipped["input_size"], pretrained=False).eval()
     flops = {"course": gflops(course, 299), "ours": gflops(ours, shipped["input_size"])}
     (OUT / "flops.json").write_text(json.dumps(flops, indent=2) + "\n")
     print(f"GFLOPs per picture: course {flops['course']:.2f}, ours {flops['ours']:.2f}")
     if not COURSE_MODEL.exists():
-        litert_torch.convert(course, (torch.zeros(1, 299, 299, 3),)).export(str(COURSE_MODEL))
+        # served as the course serves it: its logits, float32 weights
+        COURSE_MODEL.write_bytes(pytorch.to_tflite(course, 299, add_softmax=False, float16=False))
     print(f"{COURSE_MODEL}: {COURSE_MODEL.stat().st_size / 1e6:.1f} MB")
 
 

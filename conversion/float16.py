@@ -1,7 +1,7 @@
 """float16 weights for a float32 TF-Lite file, with ai-edge-quantizer: half the file, float32 arithmetic kept.
 
-Shared by the training pipeline's PyTorch path (``conversion/litert.py``) and the ONNX path
-(``conversion/onnx_source.py``), so that both halve their weights the same way.
+Shared by the training pipeline's variants (``training/convert.py``) and the ONNX path that ``.onnx`` files,
+``.pt2`` networks and this project's own take (``conversion/onnx_source.py``): all halve their weights one way.
 """
 
 from pathlib import Path

@@ -6,10 +6,17 @@ graph, as PyTorch exports one, to take channels-last pictures; ai-edge-quantizer
 then casts the weights to float16. The check compares with ONNX Runtime, the
 runtime every ONNX exporter targets. ``torch.onnx.export`` (with and without
 ``dynamo``) and tf2onnx write opsets 13 to 21, which this onnx reads.
+
+    python -m conversion.onnx_source model.onnx model.tflite --size 240 --channels-first --softmax --float16
+
+converts without checking: the step ``conversion.pytorch`` runs here for a
+network exported where torch is, which it checks there against PyTorch.
 """
 
+import argparse
 import contextlib
 import io
+import sys
 import tempfile
 from pathlib import Path
 
@@ -139,3 +146,26 @@ def convert(path: Path, input_name: str, is_channels_first: bool, size: int, add
         if float32_file is None:
             raise ConversionError("onnx2tf wrote no TF-Lite model")
         return to_float16(float32_file) if float16 else float32_file.read_bytes()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", type=Path)
+    parser.add_argument("target", type=Path)
+    parser.add_argument("--size", type=int, required=True, help="the pictures' side, in pixels")
+    parser.add_argument("--channels-first", action="store_true", help="the model takes NCHW pictures")
+    parser.add_argument("--softmax", action="store_true", help="append a softmax: the model answers logits")
+    parser.add_argument("--float16", action="store_true", help="float16 weights")
+    args = parser.parse_args()
+    try:
+        [image] = read_structure(args.source).graph.input
+        args.target.write_bytes(convert(args.source, image.name, args.channels_first, args.size, args.softmax,
+                                        args.float16))
+    except ValueError:
+        sys.exit(f"{args.source}: one image input is needed")
+    except ConversionError as error:
+        sys.exit(str(error))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,20 +1,19 @@
 """PyTorch networks (``.pt2``, from ``torch.export.save``) as a conversion source, in the training environment.
 
-They become TF-Lite through litert-torch (``conversion/litert.py``), the path
-this project's own model takes, and are checked against PyTorch. torch is in
-the training environment only, so ``make convert`` runs a ``.pt2`` there; an
-ONNX export of the same network converts without torch (``onnx_source``).
+They become TF-Lite through ONNX (``conversion/pytorch.py``), the path this
+project's own model takes, and are checked against PyTorch. torch is in the
+training environment only, so ``make convert`` runs a ``.pt2`` there; an ONNX
+export of the same network converts without torch (``onnx_source``).
 """
 
 import functools
-import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from conversion import litert
+from conversion import pytorch
 from conversion.source import ConversionError, Source, channels_first, first_line, laid_out, nhwc
 
 SAVE_HINT = ("save the network with its code: torch.export.save(torch.export.export(model.eval(), "
@@ -51,7 +50,8 @@ def open_pt2(path: Path) -> Source:
             return network(torch.from_numpy(laid_out(batch, is_channels_first))).numpy()
 
     return Source("PyTorch", nhwc(shape, is_channels_first), is_channels_first, scores,
-                  functools.partial(_to_tflite, network, is_channels_first), final_operation(program)[1] == "sigmoid")
+                  functools.partial(pytorch.to_tflite, program, channels_first=is_channels_first),
+                  final_operation(program)[1] == "sigmoid")
 
 
 _SHAPE_ONLY = {"view", "reshape", "flatten", "squeeze", "unsqueeze", "_unsafe_view", "clone", "alias"}
@@ -69,11 +69,3 @@ def final_operation(program) -> tuple[torch.fx.Node, str]:
         node = node.args[0]
     return result, ""
 
-
-def _to_tflite(network, channels_first: bool, size: int, add_softmax: bool, float16: bool) -> bytes:
-    served = litert.ServedNetwork(network, channels_first, add_softmax)
-    try:
-        with warnings.catch_warnings(action="ignore"):  # the exporters' notes on their own internals
-            return litert.to_tflite(served, size, float16)
-    except Exception as error:  # litert-torch raises many kinds; its first line names what failed
-        raise ConversionError(f"litert-torch cannot convert the network: {first_line(error)}") from None

@@ -26,7 +26,8 @@ from clothing.images import InputPreparer
 from clothing.labels import CLASSES
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
 from conversion.float16 import float16_recipe
-from conversion.litert import ServedNetwork, export
+from conversion import pytorch
+from conversion.source import ConversionError
 from training import config, data
 from training.model import Ensemble, load_trained_network
 
@@ -37,23 +38,26 @@ class ConversionMismatch(Exception):
     """The TF-Lite model does not answer as the trained network does."""
 
 
-def load_trained(checkpoints: list[Path], mirror: bool = False) -> tuple[ServedNetwork, dict]:
-    """The network to serve: one run's, or several runs' mean answer (``training.model.Ensemble``)."""
+def load_trained(checkpoints: list[Path], mirror: bool = False) -> tuple[torch.nn.Module, bool, dict]:
+    """The network to serve (taking NCHW pictures), whether it answers logits, and the first run's settings.
+
+    One run's network answers logits; several runs' mean answer (``training.model.Ensemble``) is probabilities.
+    """
     loaded = [load_trained_network(checkpoint) for checkpoint in checkpoints]
     saved = loaded[0][1]
     if any(other["input_size"] != saved["input_size"] for _, other in loaded):
         raise ValueError("every run in an ensemble must take the same input size")
     if len(loaded) == 1 and not mirror:
-        return ServedNetwork(loaded[0][0]).eval(), saved
+        return loaded[0][0].eval(), True, saved
     ensemble = Ensemble([network for network, _ in loaded], mirror=mirror)
     description = " + ".join(other["architecture"] for _, other in loaded) + (", mirrored too" if mirror else "")
-    return ServedNetwork(ensemble, add_softmax=False).eval(), {**saved, "architecture": description}
+    return ensemble.eval(), False, {**saved, "architecture": description}
 
 
 def settings_of(saved: dict) -> dict:
     """What the function reads beside the model, for a training checkpoint."""
     return {"architecture": saved["architecture"], "input_size": saved["input_size"], "scaling": "xception",
-            "labels": list(CLASSES)}
+            "resize": "antialiased", "output": "probabilities", "labels": list(CLASSES)}
 
 
 VARIANT_RECIPES = {
@@ -63,10 +67,11 @@ VARIANT_RECIPES = {
 }
 
 
-def export_variants(model: ServedNetwork, saved: dict, work: Path) -> dict[str, Path]:
-    """The float32 model and each quantized variant, each with its metadata file."""
-    size = saved["input_size"]
-    float_path = export(model, size, work / "model-float32.tflite")
+def export_variants(model: torch.nn.Module, logits: bool, saved: dict, work: Path) -> dict[str, Path]:
+    """The float32 model (``conversion.pytorch``, the path a user's network takes) and each quantized variant,
+    each with its metadata file."""
+    float_path = work / "model-float32.tflite"
+    float_path.write_bytes(pytorch.to_tflite(model, saved["input_size"], add_softmax=logits, float16=False))
     paths = {"float32": float_path}
     for name, make_recipe in VARIANT_RECIPES.items():
         paths[name] = work / f"model-{name}.tflite"
@@ -104,16 +109,17 @@ def check_agreement(reference: np.ndarray, converted: np.ndarray) -> tuple[int, 
 def convert(checkpoints: list[Path], limit: int = 0, ship_to: Path = config.MODEL_FILE, mirror: bool = False,
             work: Path | None = None) -> dict:
     """Exports, checks and ships the network; its variants and report go to ``work`` (default: the first run's)."""
-    model, saved = load_trained(checkpoints, mirror)
+    model, logits, saved = load_trained(checkpoints, mirror)
     work = work or checkpoints[0].parent
     work.mkdir(parents=True, exist_ok=True)
     validation = np.load(data.prepare_split("validation", saved["input_size"], limit=limit))
     inputs = InputPreparer(saved["input_size"]).scale(validation["pixels"].astype(np.float32))
     labels = validation["labels"]
     with torch.no_grad():
-        reference = model(torch.from_numpy(inputs)).numpy()
+        reference = model(torch.from_numpy(inputs).permute(0, 3, 1, 2))
+        reference = (torch.softmax(reference, dim=-1) if logits else reference).numpy()
     report = {"pytorch": {"accuracy": float((reference.argmax(1) == labels).mean())}}
-    paths = export_variants(model, saved, work)
+    paths = export_variants(model, logits, saved, work)
     for name, path in paths.items():
         scores, load_ms, invoke_ms = tflite_scores(path, inputs)
         report[name] = {
@@ -150,3 +156,5 @@ if __name__ == "__main__":
                 mirror=args.mirror, work=args.work)
     except ConversionMismatch as error:
         sys.exit(f"conversion check failed: {error}")
+    except ConversionError as error:
+        sys.exit(f"conversion failed: {error}")
