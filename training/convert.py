@@ -24,9 +24,9 @@ from tqdm import tqdm
 from clothing.classifier import Classifier, write_metadata
 from clothing.images import InputPreparer
 from clothing.labels import CLASSES
+from conversion import pytorch
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
 from conversion.float16 import float16_recipe
-from conversion import pytorch
 from conversion.source import ConversionError
 from training import config, data
 from training.model import Ensemble, load_trained_network

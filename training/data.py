@@ -56,5 +56,5 @@ def prepare(input_size: int = config.INPUT_SIZE, limit: int = 0) -> tuple[Path, 
 
 
 if __name__ == "__main__":
-    dataset.ensure(config.DATASET)
+    dataset.ensure_or_exit()
     prepare()

@@ -96,8 +96,13 @@ def unpack_splits(archive: Path, into: Path) -> None:
         raise DatasetError(f"the archive has no {' and '.join(SPLITS)} folders")
 
 
-if __name__ == "__main__":
+def ensure_or_exit() -> Path:
+    """``ensure()`` for a command: what went wrong, and what to do, in one line rather than a traceback."""
     try:
-        print(ensure())
+        return ensure()
     except (DatasetError, OSError) as error:
         raise SystemExit(f"error: {error}. Set CLOTHING_DATA to a copy of clothing-dataset-small.") from None
+
+
+if __name__ == "__main__":
+    print(ensure_or_exit())

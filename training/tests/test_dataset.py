@@ -2,13 +2,16 @@
 
 import functools
 import io
+import os
+import subprocess
+import sys
 import tarfile
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from training import dataset
+from training import config, dataset
 
 
 def make_archive(path, files: dict[str, bytes]) -> None:
@@ -105,3 +108,17 @@ def test_the_pinned_digest_covers_exactly_the_training_splits(tmp_path):
     assert dataset.content_digest(folder) == before
     (folder / "train" / "hat" / "a.jpg").write_bytes(b"y")
     assert dataset.content_digest(folder) != before
+
+
+@pytest.mark.parametrize("command", ["training.data", "training.dataset"])
+def test_a_command_without_the_dataset_says_what_to_set_in_one_line(tmp_path, command):
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "notes.txt").write_text("mine")
+    result = subprocess.run([sys.executable, "-m", command], cwd=config.ROOT, capture_output=True, text=True,
+                            env={**os.environ, "CLOTHING_DATA": str(stray)}, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: {stray} is neither empty nor a copy of the dataset (it lacks train or validation/). "
+        "Set CLOTHING_DATA to a copy of clothing-dataset-small."]
