@@ -8,7 +8,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check --no-compile
 # uv, where it is on the PATH (`pip install uv`), makes and fills the environments several times faster than pip,
 # from one cache that it hard-links into each of them (each still has its pip); without uv, pip does the same work.
 # UV= forces pip. Neither compiles bytecode at install: Python writes it as a module is first imported, so an
-# environment holds it only for the part of its packages that runs (0.5 GB less in all).
+# environment holds it only for the modules that run.
 UV ?= $(shell command -v uv)
 ifneq ($(UV),)
 NEW_VENV = $(UV) venv --quiet --clear --seed --python $(1) $(2)
