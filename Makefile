@@ -8,7 +8,9 @@ PIP_FLAGS := --quiet --disable-pip-version-check --no-compile
 # uv, where it is on the PATH (`pip install uv`), makes and fills the environments several times faster than pip,
 # from one cache that it hard-links into each of them (each still has its pip); without uv, pip does the same work.
 # UV= forces pip. Neither compiles bytecode at install: Python writes it as a module is first imported, so an
-# environment holds it only for the modules that run.
+# environment holds it only for the modules that run. A PYTHONDONTWRITEBYTECODE from outside would have every
+# process compile TensorFlow or torch again (15 s each), so make's commands run without it.
+unexport PYTHONDONTWRITEBYTECODE
 UV ?= $(shell command -v uv)
 ifneq ($(UV),)
 NEW_VENV = $(UV) venv --quiet --clear --seed --python $(1) $(2)
@@ -186,4 +188,7 @@ $(TRAIN_VENV)/.ready: training/requirements.txt
 		{ echo "make: $(TORCH_INDEX) cannot be reached; torch comes from PyPI's index as pip is configured"; \
 		$(TRAIN_VENV)/bin/pip install $(PIP_FLAGS) "$$(grep -E '^torch==' training/requirements.txt)"; }
 	$(call INSTALL,$(TRAIN_VENV)) -r training/requirements.txt
+	@# PyTorch's own C++ test programs and headers (0.2 GB): nothing here runs them or builds C++ against torch.
+	rm -rf $(TRAIN_VENV)/lib/python3*/site-packages/torch/test $(TRAIN_VENV)/lib/python3*/site-packages/torch/bin \
+		$(TRAIN_VENV)/lib/python3*/site-packages/torch/include
 	touch $@
