@@ -74,6 +74,10 @@ def main() -> None:
     parser.add_argument("--split-dir", type=Path, default=config.DATASET / "validation")
     parser.add_argument("--picture", type=Path, default=PICTURE, help="where to draw the confusion matrix")
     args = parser.parse_args()
+    missing = [name for name in CLASSES if not (args.split_dir / name).is_dir()]
+    if missing:
+        parser.error(f"{args.split_dir} has no folder for {', '.join(missing)}: pass --split-dir, or set "
+                     "CLOTHING_DATA to a copy of clothing-dataset-small")
     labels, predictions = predict_split(args.split_dir)
     matrix = confusion_matrix(labels, predictions)
     print(report(matrix))
