@@ -188,7 +188,6 @@ $(TRAIN_VENV)/.ready: training/requirements.txt
 		{ echo "make: $(TORCH_INDEX) cannot be reached; torch comes from PyPI's index as pip is configured"; \
 		$(TRAIN_VENV)/bin/pip install $(PIP_FLAGS) "$$(grep -E '^torch==' training/requirements.txt)"; }
 	$(call INSTALL,$(TRAIN_VENV)) -r training/requirements.txt
-	@# PyTorch's own C++ test programs and headers (0.2 GB): nothing here runs them or builds C++ against torch.
-	rm -rf $(TRAIN_VENV)/lib/python3*/site-packages/torch/test $(TRAIN_VENV)/lib/python3*/site-packages/torch/bin \
-		$(TRAIN_VENV)/lib/python3*/site-packages/torch/include
+	@# PyTorch's own C++ test programs and headers (0.15 GB): nothing here runs them or builds C++ against torch.
+	rm -rf $(TRAIN_VENV)/lib/python3*/site-packages/torch/test $(TRAIN_VENV)/lib/python3*/site-packages/torch/include
 	touch $@
