@@ -68,4 +68,3 @@ def final_operation(program) -> tuple[torch.fx.Node, str]:
             return result, name
         node = node.args[0]
     return result, ""
-
