@@ -44,13 +44,13 @@ def to_tflite(network, size: int, add_softmax: bool = True, float16: bool = True
 
     ``add_softmax`` appends a softmax (for a network that answers logits); ``float16`` halves the weights.
     """
+    if not Path(CONVERT_PYTHON).exists():
+        raise ConversionError(f"the conversion environment's Python ({CONVERT_PYTHON}) is missing: "
+                              "`make conversion/.venv/.ready` makes it, or set CONVERT_PYTHON")
     shape = (1, 3, size, size) if channels_first else (1, size, size, 3)
     with tempfile.TemporaryDirectory(prefix="pytorch-") as scratch:
         source, target = Path(scratch) / "model.onnx", Path(scratch) / "model.tflite"
         export_onnx(network, torch.zeros(shape), source)
-        if not Path(CONVERT_PYTHON).exists():
-            raise ConversionError(f"the conversion environment's Python ({CONVERT_PYTHON}) is missing: "
-                                  "`make conversion/.venv/.ready` makes it, or set CONVERT_PYTHON")
         flags = [flag for flag, wanted in (("--channels-first", channels_first), ("--softmax", add_softmax),
                                            ("--float16", float16)) if wanted]
         result = subprocess.run([CONVERT_PYTHON, "-m", "conversion.onnx_source", str(source), str(target),
