@@ -1,17 +1,14 @@
 """The deployment, checked offline: the template passes the SAM transform that CloudFormation runs, lints,
 its API event reaches the handler, and the bill adds up."""
 
-import itertools
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from cfnlint.decode import decode
-from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 import lambda_function
@@ -26,8 +23,16 @@ from deploy.cost import (
     start_bill,
 )
 from tests.conftest import LABELS, ROOT
+from tests.sam_template import (
+    CATALOG_BUCKET,
+    TEMPLATE,
+    allowed_parameter_values,
+    catalog_definition,
+    deployed_resources,
+    references,
+    statements,
+)
 
-TEMPLATE = ROOT / "template.yaml"
 SAM = [sys.executable, "-m", "samcli"]
 SAM_ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
 
@@ -52,75 +57,6 @@ def test_sam_validate_lint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-class NoManagedPolicies:
-    """The transform looks up managed policy names only for policies the template does not use."""
-
-    def load(self) -> dict:
-        return {}
-
-
-def deployed_resources(parameters: dict[str, str]) -> dict:
-    """The resources CloudFormation would create: the real SAM transform, then the template's conditions."""
-    sam_template = yaml_parse(TEMPLATE.read_text())
-    function = sam_template["Resources"]["ClassifierFunction"]["Properties"]
-    function["ImageUri"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/clothing-classifier:1"  # as sam deploy does
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    resolved = transform(sam_template, parameters, NoManagedPolicies())
-    values = {name: parameters.get(name, spec.get("Default")) for name, spec in resolved["Parameters"].items()}
-    conditions: dict[str, bool] = {}
-
-    def evaluate(node):
-        if isinstance(node, dict) and len(node) == 1:
-            (key, value), = node.items()
-            if key == "Ref" and value in values:
-                return values[value]
-            if key == "Condition":
-                return condition(value)
-            if key == "Fn::Equals":
-                return evaluate(value[0]) == evaluate(value[1])
-            if key == "Fn::Not":
-                return not evaluate(value[0])
-            if key == "Fn::If":
-                return evaluate(value[1] if condition(value[0]) else value[2])
-        if isinstance(node, dict):
-            return {k: evaluate(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [evaluate(v) for v in node]
-        return node
-
-    def condition(name: str) -> bool:
-        if name not in conditions:
-            conditions[name] = bool(evaluate(resolved["Conditions"][name]))
-        return conditions[name]
-
-    return {name: evaluate(resource) for name, resource in resolved["Resources"].items()
-            if "Condition" not in resource or condition(resource["Condition"])}
-
-
-def references(node) -> set[str]:
-    """Every resource or parameter name a Ref, GetAtt or Sub in ``node`` points to."""
-    if isinstance(node, list):
-        return set().union(*map(references, node)) if node else set()
-    if not isinstance(node, dict):
-        return set()
-    found = set().union(*map(references, node.values())) if node else set()
-    if isinstance(node.get("Ref"), str):
-        found.add(node["Ref"])
-    if "Fn::GetAtt" in node:
-        target = node["Fn::GetAtt"]
-        found.add(target[0] if isinstance(target, list) else target.split(".")[0])
-    if "Fn::Sub" in node:
-        text, local = (node["Fn::Sub"], {}) if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"]
-        found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)} - set(local)
-    return found
-
-
-def allowed_parameter_values(template: dict) -> list[dict[str, str]]:
-    """Every combination of the values of the parameters that list their allowed values."""
-    choices = {name: spec["AllowedValues"] for name, spec in template["Parameters"].items() if "AllowedValues" in spec}
-    return [dict(zip(choices, combination, strict=True)) for combination in itertools.product(*choices.values())]
-
-
 def test_every_allowed_parameter_value_passes_the_sam_transform_with_every_reference_resolved(template):
     combinations = allowed_parameter_values(template)
     assert {c["RequireApiKey"] for c in combinations} == {"true", "false"}
@@ -135,24 +71,7 @@ def test_every_allowed_parameter_value_passes_the_sam_transform_with_every_refer
         assert not any(dangling.values()), (parameters, dangling)
 
 
-CATALOG_BUCKET = "shop-catalog"
 ASL_VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
-
-
-def substituted(text: str, values: dict) -> str:
-    """``text`` with each ``${Name}`` replaced, as Fn::Sub replaces it; a name with no value is a KeyError."""
-    return re.sub(r"\$\{([^}!]+)\}", lambda match: str(values[match.group(1)]), text)
-
-
-def catalog_definition(parameters: dict[str, str], template: dict) -> dict:
-    """The catalog's state machine as Step Functions would receive it, for these parameter values."""
-    resources = deployed_resources(parameters)
-    values = {name: parameters.get(name, spec.get("Default")) for name, spec in template["Parameters"].items()}
-    values |= {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
-               "AWS::StackName": "clothing",
-               "ClassifierFunctionAliaslive": "arn:aws:lambda:us-east-1:123456789012:function:clothing-classifier:live"}
-    return json.loads(substituted(resources["CatalogStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"],
-                                  values))
 
 
 @pytest.mark.parametrize("architecture", ["x86_64", "arm64"])
@@ -212,11 +131,6 @@ def test_the_catalogs_largest_batch_is_what_the_function_takes():
     from clothing.catalog import MAX_ITEMS
 
     assert yaml_parse(TEMPLATE.read_text())["Parameters"]["CatalogBatchSize"]["MaxValue"] == MAX_ITEMS
-
-
-def statements(role: dict) -> list[dict]:
-    return [statement for policy in role["Properties"]["Policies"]
-            for statement in policy["PolicyDocument"]["Statement"]]
 
 
 def test_the_function_reads_only_the_input_prefix_and_the_workflow_writes_only_the_results_prefix():
