@@ -124,10 +124,9 @@ bench: $(VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready ## compare wit
 cost: $(VENV)/.ready ## the monthly bill for a memory size, duration and request count, and the same month on Google and Azure (ARGS=--help lists the options)
 	@$(VENV)/bin/python -m deploy.cost $(ARGS)
 
-deploy: $(VENV)/.ready ## build the image and deploy it with SAM (guided the first time)
+deploy: $(VENV)/.ready ## build the image for the function's architecture and deploy it with SAM (guided the first time; ARGS for sam deploy)
 	$(VENV)/bin/python -m deploy.preflight
-	$(VENV)/bin/sam build
-	$(VENV)/bin/sam deploy $(if $(wildcard samconfig.toml),,--guided) --resolve-image-repos
+	$(VENV)/bin/python -m deploy.release --resolve-image-repos $(ARGS)
 
 classify-bucket: $(VENV)/.ready ## start the deployed catalog workflow over CatalogBucket's pictures (ARGS="--stack NAME --wait")
 	@$(VENV)/bin/python -m deploy.classify_bucket $(ARGS)
