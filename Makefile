@@ -37,7 +37,7 @@ ENVIRONMENTS := $(VENV)/.ready $(GCF_VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT
 	$(NODE_TOOLS) $(ARM64)
 
 .PHONY: help serve classify test test-serving test-limits test-torch test-keras environments lint model convert inspect bench deploy destroy cost \
-	package-gcf package-azure serve-gcf classify-bucket
+	package-gcf package-azure serve-gcf classify-bucket prune
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -130,6 +130,9 @@ deploy: $(VENV)/.ready ## build the image for the function's architecture and de
 
 classify-bucket: $(VENV)/.ready ## start the deployed catalog workflow over CatalogBucket's pictures (ARGS="--stack NAME --wait")
 	@$(VENV)/bin/python -m deploy.classify_bucket $(ARGS)
+
+prune: $(VENV)/.ready ## delete the function's versions no alias points to, and their SnapStart snapshots (ARGS="--dry-run")
+	@$(VENV)/bin/python -m deploy.prune $(ARGS)
 
 destroy: $(VENV)/.ready ## delete the deployed stack and its image repository
 	@$(VENV)/bin/python -m deploy.preflight destroy

@@ -10,38 +10,19 @@ been deployed with ``CatalogBucket`` set (docs/catalog.md). Every mistake is one
 import argparse
 import sys
 import time
-import tomllib
-from pathlib import Path
 
 import boto3
 import botocore.exceptions
 
 from deploy.preflight import credentials_problem
+from deploy.stack import Refusal, outputs_of, stack_name
 
-SAMCONFIG = Path(__file__).resolve().parent.parent / "samconfig.toml"
 DONE = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-
-
-class Refusal(Exception):
-    """What the user must change, in one line."""
-
-
-def saved_stack_name(samconfig: Path = SAMCONFIG) -> str | None:
-    """The stack name ``sam deploy --guided`` saved, if it did."""
-    if not samconfig.exists():
-        return None
-    settings = tomllib.loads(samconfig.read_text())
-    return settings.get("default", {}).get("deploy", {}).get("parameters", {}).get("stack_name")
 
 
 def catalog_of(stack: str) -> tuple[str, str]:
     """The stack's state machine and results location, from its outputs."""
-    try:
-        described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    except botocore.exceptions.ClientError as error:
-        raise Refusal(f"no stack {stack!r} in this account and region ({error.response['Error']['Code']})") \
-            from None
-    outputs = {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
+    outputs = outputs_of(stack)
     if "CatalogStateMachine" not in outputs:
         raise Refusal(f"stack {stack!r} has no catalog: deploy it with CatalogBucket set (make deploy, "
                       "or sam deploy --parameter-overrides CatalogBucket=your-bucket)")
@@ -72,10 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if problem := credentials_problem():
             raise Refusal(problem)
-        stack = args.stack or saved_stack_name()
-        if not stack:
-            raise Refusal("no stack name: run make deploy first, or pass ARGS=\"--stack your-stack\"")
-        lines, went_well = start(stack, args.wait)
+        lines, went_well = start(stack_name(args.stack), args.wait)
     except Refusal as refusal:
         print(f"make classify-bucket: {refusal}", file=sys.stderr)
         return 2

@@ -148,6 +148,35 @@ def image_server():
         yield url
 
 
+AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto's server, AWS's APIs (S3, Lambda, Step Functions, CloudFormation) on 127.0.0.1, in a process of its
+    own, spoken to by boto3 over HTTP."""
+    from scripts.serve import free_port, wait_for_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                              env={**os.environ, "SF_EXECUTION_HISTORY_TYPE": "FAILURE"})  # runs end at once
+    try:
+        wait_for_port(port, server, timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=10)
+
+
+def aws_client(service: str, endpoint: str):
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
 @dataclass
 class Served:
     """What `make serve` started: the function under the real emulator, and the template's API before it."""

@@ -5,20 +5,16 @@ in a fresh process with only the variables Lambda would give it.
 
 import base64
 import json
-import os
-import signal
 import subprocess
 import sys
 
-import boto3
 import pytest
 
-from scripts.serve import free_port, wait_for_port
-from tests.conftest import IMAGES, LABELS, ROOT, image_files
+from scripts.serve import free_port
+from tests.conftest import AWS_CREDENTIALS, IMAGES, LABELS, ROOT, aws_client, image_files
 
 BUCKET = "shop-catalog"
 PREFIX = "catalog/"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 LIMIT = 10 * 1024 * 1024  # the function's default MAX_IMAGE_BYTES
 
 # Each event from stdin through the handler, in one process, as one warm instance would serve them.
@@ -32,33 +28,22 @@ for line in sys.stdin:
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint():
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                              env={**os.environ, "SF_EXECUTION_HISTORY_TYPE": "FAILURE"})  # runs end at once
-    try:
-        wait_for_port(port, server, timeout=60)
-        endpoint = f"http://127.0.0.1:{port}"
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-        s3.create_bucket(Bucket=BUCKET)
-        for picture in image_files():
-            s3.put_object(Bucket=BUCKET, Key=PREFIX + picture.name, Body=picture.read_bytes())
-        s3.put_object(Bucket=BUCKET, Key=PREFIX + "notes.txt", Body=b"not a picture at all")
-        s3.put_object(Bucket=BUCKET, Key=PREFIX + "huge.jpg", Body=b"\xff\xd8" + b"\0" * LIMIT)
-        s3.put_object(Bucket=BUCKET, Key="private/pants-1.jpg", Body=(IMAGES / "pants-1.jpg").read_bytes())
-        s3.create_bucket(Bucket="other-bucket")
-        s3.put_object(Bucket="other-bucket", Key=PREFIX + "pants-1.jpg", Body=b"not this one")
-        yield endpoint
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=10)
+def s3_endpoint(moto_endpoint):
+    s3 = aws_client("s3", moto_endpoint)
+    s3.create_bucket(Bucket=BUCKET)
+    for picture in image_files():
+        s3.put_object(Bucket=BUCKET, Key=PREFIX + picture.name, Body=picture.read_bytes())
+    s3.put_object(Bucket=BUCKET, Key=PREFIX + "notes.txt", Body=b"not a picture at all")
+    s3.put_object(Bucket=BUCKET, Key=PREFIX + "huge.jpg", Body=b"\xff\xd8" + b"\0" * LIMIT)
+    s3.put_object(Bucket=BUCKET, Key="private/pants-1.jpg", Body=(IMAGES / "pants-1.jpg").read_bytes())
+    s3.create_bucket(Bucket="other-bucket")
+    s3.put_object(Bucket="other-bucket", Key=PREFIX + "pants-1.jpg", Body=b"not this one")
+    return moto_endpoint
 
 
 def handle(events: list[dict], endpoint: str, **variables: str) -> tuple[bool, list[dict]]:
     """Whether boto3 was loaded at cold start, and each event's answer, from a fresh process."""
-    env = {"PATH": "/usr/bin:/bin", **CREDENTIALS, "AWS_ENDPOINT_URL_S3": endpoint, **variables}
+    env = {"PATH": "/usr/bin:/bin", **AWS_CREDENTIALS, "AWS_ENDPOINT_URL_S3": endpoint, **variables}
     result = subprocess.run([sys.executable, "-c", HANDLE], cwd=ROOT, env=env, capture_output=True, text=True,
                             input="".join(json.dumps(event) + "\n" for event in events), timeout=300)
     assert result.returncode == 0, result.stderr
@@ -142,15 +127,13 @@ STACK_TEMPLATE = {  # only what make classify-bucket reads of the real stack: it
 
 
 def classify_bucket(endpoint: str, *arguments: str, **variables: str) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", **CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, **variables}
+    env = {"PATH": "/usr/bin:/bin", **AWS_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, **variables}
     return subprocess.run([sys.executable, "-m", "deploy.classify_bucket", *arguments], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
 def test_classify_bucket_starts_the_stacks_workflow_and_says_where_the_results_go(s3_endpoint):
-    client = {service: boto3.client(service, endpoint_url=s3_endpoint, region_name="us-east-1",
-                                    aws_access_key_id="testing", aws_secret_access_key="testing")
-              for service in ("stepfunctions", "cloudformation")}
+    client = {service: aws_client(service, s3_endpoint) for service in ("stepfunctions", "cloudformation")}
     arn = client["stepfunctions"].create_state_machine(
         name="clothing-catalog", roleArn="arn:aws:iam::123456789012:role/catalog",
         definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}))["stateMachineArn"]

@@ -13,15 +13,6 @@ from samtranslator.yaml_helper import yaml_parse
 
 import lambda_function
 from clothing.settings import ENVIRONMENT_VARIABLES
-from deploy.cost import (
-    azure_bill,
-    catalog_bills,
-    google_bill,
-    monthly_bill,
-    platform_bills,
-    snapstart_break_even,
-    start_bill,
-)
 from tests.conftest import LABELS, ROOT
 from tests.sam_template import (
     CATALOG_BUCKET,
@@ -237,94 +228,6 @@ def test_the_function_is_built_from_our_dockerfile(template):
     assert (ROOT / function["Metadata"]["DockerContext"] / function["Metadata"]["Dockerfile"]).is_file()
 
 
-def test_the_courses_example_bill_worked_by_hand():
-    # 1,000,000 x 2 s x 1 GB = 2,000,000 GB-s; 400,000 free; 1,600,000 x $0.0000166667 = $26.67.
-    bill = monthly_bill(1024, 2000, 1_000_000)
-    assert bill.compute == pytest.approx(26.66672)
-    assert bill.requests == 0.0  # the first million requests are free
-    assert bill.api == pytest.approx(3.50)
-    # Without the free tier: $33.33 compute and $0.20 for the requests.
-    bare = monthly_bill(1024, 2000, 1_000_000, api="none", free_tier=False)
-    assert (bare.compute, bare.requests, bare.api) == (pytest.approx(33.3334), pytest.approx(0.20), 0.0)
-
-
-def test_a_catalogs_bill_on_both_paths_worked_by_hand():
-    """A million pictures at 60 ms and 1,769 MB: 103,650 GB-seconds of Lambda either way."""
-    api, batched = catalog_bills(1_000_000, 60, 1769, batch_size=20).values()
-    gb_seconds = 1_000_000 * 0.060 * 1769 / 1024
-    assert api.lambda_ == pytest.approx(gb_seconds * 0.0000166667 + 0.20)
-    assert api.api == pytest.approx(3.50) and api.step_functions == api.s3 == 0
-    batches = 50_000  # of 20, each 1.2 s
-    assert batched.lambda_ == pytest.approx(gb_seconds * 0.0000166667 + batches / 1e6 * 0.20)
-    transitions, express = (batches + 4) * 0.000025, batches / 1e6 * 1.00 + batches * 1.2 * (64 / 1024) * 0.00001667
-    assert batched.step_functions == pytest.approx(transitions + express)
-    assert batched.s3 == pytest.approx(1_000_000 / 1000 * 0.0004 + 1 * 0.005 + 3 / 1000 * 0.005)
-    assert batched.api == 0 and batched.total < api.total
-
-
-def test_the_catalog_pages_price_table_is_what_make_cost_prints():
-    page = (ROOT / "docs" / "catalog.md").read_text()
-    printed = subprocess.run([sys.executable, "-m", "deploy.cost", "--catalog", "1000000", "--duration-ms", "13"],
-                             cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert printed.strip() in page
-
-
-def test_snapstarts_month_worked_by_hand():
-    """1,769 MB, 20,000 restores of 500 ms against inits of 130 ms: a month's cache, a charge a restore."""
-    gb = 1769 / 1024
-    on, off = start_bill(1769, 20_000, snapstart=True), start_bill(1769, 20_000)
-    assert on.cache == pytest.approx(gb * 30 * 86400 * 0.0000015046)  # about $6.74 for the one live version
-    assert on.restores == pytest.approx(20_000 * gb * 0.0001397998)
-    assert on.starts == pytest.approx(20_000 * 0.5 * gb * 0.0000166667)
-    assert off.starts == pytest.approx(20_000 * 0.13 * gb * 0.0000166667) and off.cache == off.restores == 0
-    assert start_bill(1769, 20_000, "arm64", snapstart=True).starts < on.starts
-    paying_init_ms, provisioned_above = snapstart_break_even(1769)
-    assert paying_init_ms == pytest.approx(500 + 1000 * 0.0001397998 / 0.0000166667)
-    one_warm_instance = gb * 30 * 86400 * 0.0000041667
-    per_restore = gb * 0.0001397998 + (0.5 - 0.13) * gb * 0.0000166667
-    assert provisioned_above == pytest.approx((one_warm_instance - on.cache) / per_restore)
-
-
-def test_the_deploy_pages_snapstart_table_is_what_make_cost_prints():
-    page = (ROOT / "docs" / "deploy.md").read_text()
-    printed = subprocess.run([sys.executable, "-m", "deploy.cost", "--memory", "1769", "--duration-ms", "25",
-                              "--cold-starts", "20000"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    table = printed[printed.index("Graviton and SnapStart"):printed.index("\n\nThe same")]
-    assert table in page
-
-
-def test_billed_duration_rounds_up_to_the_millisecond_and_arm_is_cheaper():
-    assert monthly_bill(2048, 30.2, 10_000_000, free_tier=False).compute == pytest.approx(
-        10_000_000 * 0.031 * 2 * 0.0000166667)
-    arm = monthly_bill(2048, 31, 5_000_000, "arm64", free_tier=False)
-    assert arm.compute == pytest.approx(5_000_000 * 0.031 * 2 * 0.0000133334)
-    assert arm.total < monthly_bill(2048, 31, 5_000_000, free_tier=False).total
-
-
-def test_google_bills_cpu_and_memory_by_the_100_ms_step_after_its_free_tier():
-    # 10 M requests of 25 ms are billed as 100 ms each: 1 M vCPU-seconds and 1 M GiB-seconds.
-    bill = google_bill(25, 10_000_000)
-    assert bill.compute == pytest.approx((1_000_000 - 180_000) * 0.000024 + (1_000_000 - 360_000) * 0.0000025)
-    assert bill.requests == pytest.approx(8 * 0.40) and bill.api == 0.0
-    assert google_bill(101, 1000, free_tier=False).compute == pytest.approx(1000 * 0.2 * (0.000024 + 0.0000025))
-
-
-def test_azure_flex_bills_at_least_a_second_an_execution_after_its_free_grant():
-    bill = azure_bill(25, 1_000_000)  # 1 M executions, each billed 1 s at 2 GB
-    assert bill.compute == pytest.approx((2_000_000 - 100_000) * 0.000026)
-    assert bill.requests == pytest.approx(0.75 * 0.40)
-    assert azure_bill(1500.2, 1000, free_tier=False).compute == pytest.approx(1000 * 1.501 * 2 * 0.000026)
-
-
-def test_the_platform_comparison_bills_each_platform_by_its_own_rules():
-    bills = platform_bills(2000, 1_000_000, free_tier=False)
-    assert [bill.total for bill in bills.values()] == [
-        pytest.approx(monthly_bill(1769, 2000, 1_000_000, free_tier=False).total),
-        pytest.approx(google_bill(2000, 1_000_000, free_tier=False).total),
-        pytest.approx(azure_bill(2000, 1_000_000, free_tier=False).total)]
-    assert len({round(bill.total, 6) for bill in bills.values()}) == 3
-
-
 def preflight(tmp_path, docker_exit: int | None, credentials: bool, *arguments: str) -> subprocess.CompletedProcess:
     """``python -m deploy.preflight`` with a stand-in ``docker`` (or none) and (or without) credentials."""
     bin_dir = tmp_path / "bin"
@@ -366,25 +269,6 @@ def test_destroy_needs_only_credentials_and_says_so_before_sam_asks_anything(tmp
     assert result.stderr.splitlines() == ["make destroy: no AWS credentials: run 'aws configure' (or set AWS_PROFILE, "
                                           "or AWS_ACCESS_KEY_ID and its secret)"]
     assert preflight(tmp_path, None, True, "destroy").returncode == 0  # no container engine needed
-
-
-def test_the_cost_commands_platform_table_prices_the_api_asked_for_at_the_first_tables_size():
-    result = subprocess.run([sys.executable, "-m", "deploy.cost", "--api", "http"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60, check=True)
-    lambda_rows = [line for line in result.stdout.splitlines()
-                   if line.startswith("| 1769 MB") and "x86_64" in line or "AWS Lambda" in line]
-    assert "AWS Lambda 1769 MB + API Gateway (HTTP)" in lambda_rows[1]
-    totals = [line.split(" | ")[-2] for line in lambda_rows]
-    assert totals[0] == totals[1]  # one AWS total on the screen, not two
-
-
-def test_the_cost_command_refuses_what_lambda_does_not_allow():
-    for arguments, allowed in ((["--requests", "0"], "at least 1"), (["--duration-ms", "-5"], "900,000 ms"),
-                               (["--memory", "64"], "128 to 10,240"), (["--memory", "1.5"], "128 to 10,240")):
-        result = subprocess.run([sys.executable, "-m", "deploy.cost", *arguments], cwd=ROOT,
-                                capture_output=True, text=True, timeout=60)
-        assert result.returncode == 2 and allowed in result.stderr.splitlines()[-1], (arguments, result.stderr)
-        assert "Traceback" not in result.stderr
 
 
 def test_make_serve_gives_the_function_the_templates_default_memory_size(template):

@@ -1,0 +1,37 @@
+"""The deployed stack that the commands after ``make deploy`` work on: its name and its outputs."""
+
+import tomllib
+from pathlib import Path
+
+import boto3
+import botocore.exceptions
+
+SAMCONFIG = Path(__file__).resolve().parent.parent / "samconfig.toml"
+
+
+class Refusal(Exception):
+    """What the user must change, in one line."""
+
+
+def saved_stack_name(samconfig: Path = SAMCONFIG) -> str | None:
+    """The stack name ``sam deploy --guided`` saved, if it did."""
+    if not samconfig.exists():
+        return None
+    settings = tomllib.loads(samconfig.read_text())
+    return settings.get("default", {}).get("deploy", {}).get("parameters", {}).get("stack_name")
+
+
+def stack_name(given: str | None) -> str:
+    """``given``, else the saved one, else a refusal that says what to do."""
+    if name := given or saved_stack_name():
+        return name
+    raise Refusal("no stack name: run make deploy first, or pass ARGS=\"--stack your-stack\"")
+
+
+def outputs_of(stack: str) -> dict[str, str]:
+    try:
+        described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    except botocore.exceptions.ClientError as error:
+        raise Refusal(f"no stack {stack!r} in this account and region ({error.response['Error']['Code']})") \
+            from None
+    return {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
