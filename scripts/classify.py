@@ -3,7 +3,10 @@
     python -m scripts.classify INPUT --out results.jsonl [--workers N] [--column url]
     make classify INPUT=photos/ OUT=results.jsonl
 
-INPUT is a folder (its pictures, recursively), a text file with one URL or
+INPUT is a folder (its pictures, recursively: a file is one when Pillow
+recognises its first bytes as a format the function accepts, or when its
+name ends as a picture's does; every other file is named in the summary as
+skipped), a text file with one URL or
 path a line, or a CSV or JSON Lines manifest whose ``url``, ``key`` or
 ``path`` column (or ``--column``) names each picture; paths are taken from the
 manifest's folder. Each answer is one JSON line in OUT, ``{"input": ...,
@@ -20,6 +23,7 @@ environment, as for ``make serve``).
 import argparse
 import collections
 import concurrent.futures
+import contextlib
 import csv
 import json
 import logging
@@ -27,6 +31,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +40,10 @@ from tqdm import tqdm
 PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"}
 COLUMNS = ("url", "key", "path")
 SLOWEST = 5
+NAMED_SKIPS = 5  # skipped files named in the summary; the rest are counted
+SIGNATURE_BYTES = 16  # enough for every accepted format's signature (AVIF's brand ends at byte 12)
+# LiteRT's C++ logger prints this on stderr when it makes the XNNPACK delegate, with no setting to quiet it.
+LITERT_BANNER = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
 
 _service = None  # each worker's own, built by _start_worker
 
@@ -43,11 +52,34 @@ class CatalogError(Exception):
     """A mistake in the command's input: said in one line."""
 
 
-def inputs(source: Path, column: str | None = None) -> list[tuple[str, str]]:
-    """(what the output line calls it, where to read it: a URL or a file path) for each picture."""
+def is_picture(path: Path) -> bool:
+    """Whether Pillow's own identification (each accepted format's signature test) takes the file's first bytes,
+    whatever its name; or, failing that, whether its name says it is a picture (it then gets its error line)."""
+    from PIL import Image  # noqa: PLC0415 - only a folder needs it
+
+    from clothing.images import ACCEPTED_FORMATS  # noqa: PLC0415 - registers those formats' plugins
+
+    try:
+        with open(path, "rb") as file:
+            prefix = file.read(SIGNATURE_BYTES)
+    except OSError:
+        prefix = b""  # unreadable: its name decides, and a picture's gets an UnreadableFile line
+    return any(Image.OPEN[fmt][1](prefix) for fmt in ACCEPTED_FORMATS) or path.suffix.lower() in PICTURE_SUFFIXES
+
+
+def folder_inputs(folder: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """The folder's pictures, as ``inputs`` gives them, and the other files, which are skipped."""
+    pictures, others = [], []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        (pictures.append((str(path), str(path))) if is_picture(path) else others.append(str(path)))
+    return pictures, others
+
+
+def inputs(source: Path, column: str | None = None) -> tuple[list[tuple[str, str]], list[str]]:
+    """(what the output line calls it, where to read it: a URL or a file path) for each picture, and the files of
+    a folder that are not pictures."""
     if source.is_dir():
-        return [(str(path), str(path)) for path in sorted(source.rglob("*"))
-                if path.is_file() and path.suffix.lower() in PICTURE_SUFFIXES]
+        return folder_inputs(source)
     if not source.is_file():
         raise CatalogError(f"{source}: no such folder or file")
     base = source.parent
@@ -62,7 +94,7 @@ def inputs(source: Path, column: str | None = None) -> list[tuple[str, str]]:
     else:
         names = [line.strip() for line in source.read_text().splitlines()
                  if line.strip() and not line.startswith("#")]
-    return [(name, name if "://" in name else str(base / name)) for name in names]
+    return [(name, name if "://" in name else str(base / name)) for name in names], []
 
 
 def done_inputs(out: Path) -> set[str]:
@@ -77,6 +109,25 @@ def done_inputs(out: Path) -> set[str]:
     return {json.loads(line)["input"] for line in whole.splitlines() if line.strip()}
 
 
+@contextlib.contextmanager
+def without_litert_banner():
+    """Hold file descriptor 2 while the interpreter is made, then pass on all it got but LiteRT's banner, which
+    would break the progress bar."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            sys.stderr.writelines(line for line in held.read().decode(errors="replace").splitlines(keepends=True)
+                                  if line.strip() != LITERT_BANNER)
+            sys.stderr.flush()
+
+
 def _start_worker() -> None:
     """Build this worker's Service; Ctrl-C is the parent's to handle."""
     global _service
@@ -88,7 +139,8 @@ def _start_worker() -> None:
     logger = logging.getLogger("clothing-classify")
     logger.addHandler(logging.StreamHandler())
     logger.setLevel(logging.ERROR)  # per-picture outcomes go to OUT; only the unexpected to the terminal
-    _service = Service(Settings.from_environment(), logger)
+    with without_litert_banner():
+        _service = Service(Settings.from_environment(), logger)
 
 
 def classify(item: tuple[str, str]) -> tuple[str, dict, float]:
@@ -118,7 +170,7 @@ def classify(item: tuple[str, str]) -> tuple[str, dict, float]:
 
 def run(source: Path, out: Path, workers: int, column: str | None = None) -> dict:
     """Classify what ``source`` names into ``out``; returns the summary."""
-    todo_all = inputs(source, column)
+    todo_all, not_pictures = inputs(source, column)
     done = done_inputs(out)
     todo = [item for item in todo_all if item[0] not in done]
     classes, errors, times = collections.Counter(), collections.Counter(), []
@@ -148,16 +200,26 @@ def run(source: Path, out: Path, workers: int, column: str | None = None) -> dic
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     elapsed = time.monotonic() - started
-    return {"inputs": len(todo_all), "skipped": len(todo_all) - len(todo), "classified": sum(classes.values()),
+    return {"files": len(todo_all) + len(not_pictures), "not_pictures": not_pictures,
+            "inputs": len(todo_all), "skipped": len(todo_all) - len(todo), "classified": sum(classes.values()),
             "errors": dict(errors.most_common()), "classes": dict(classes.most_common()), "seconds": elapsed,
             "per_second": len(todo) / elapsed if todo and elapsed else 0.0,
             "slowest": [(name, round(seconds * 1000)) for seconds, name in sorted(times, reverse=True)[:SLOWEST]]}
 
 
 def report(summary: dict) -> str:
-    lines = [f"{summary['inputs']} inputs: {summary['skipped']} already in the output, {summary['classified']} "
-             f"classified, {sum(summary['errors'].values())} errors, in {summary['seconds']:.1f} s "
-             f"({summary['per_second']:.1f} pictures a second)"]
+    """The summary, whose first line's counts add up to every input (and, for a folder, every file in it)."""
+    not_pictures = summary["not_pictures"]
+    counts = (f"{summary['skipped']} already in the output, {summary['classified']} classified, "
+              f"{sum(summary['errors'].values())} errors")
+    lines = [f"{summary['files']} files: {counts}, {len(not_pictures)} not pictures" if not_pictures
+             else f"{summary['inputs']} inputs: {counts}"]
+    lines[0] += f", in {summary['seconds']:.1f} s ({summary['per_second']:.1f} pictures a second)"
+    if not_pictures:
+        named = ", ".join(not_pictures[:NAMED_SKIPS])
+        more = f" and {len(not_pictures) - NAMED_SKIPS} more" if len(not_pictures) > NAMED_SKIPS else ""
+        are = "file that is not a picture" if len(not_pictures) == 1 else "files that are not pictures"
+        lines.append(f"skipped {len(not_pictures)} {are}: {named}{more}")
     if summary["classes"]:
         lines.append("by class: " + ", ".join(f"{label} {count}" for label, count in summary["classes"].items()))
     if summary["errors"]:

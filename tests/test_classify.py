@@ -42,6 +42,29 @@ def test_a_folder_gets_one_line_a_picture_with_the_functions_scores_and_a_summar
     assert summary[-1].startswith("slowest: ") and summary[-1].count(" ms") == 5
 
 
+def test_a_folder_is_read_by_content_and_every_file_is_accounted_for(tmp_path):
+    """A photo saved without a suffix, as many downloads are, is classified; a text file and a file of no known
+    kind are named as skipped; the summary's counts add up to what the folder holds; LiteRT's banner stays off
+    the terminal."""
+    folder = tmp_path / "downloads"
+    (folder / "deeper").mkdir(parents=True)
+    shutil.copy(IMAGES / "pants-1.jpg", folder / "pants-1.jpg")
+    shutil.copy(IMAGES / "hat-1.jpg", folder / "deeper" / "photo")  # no suffix
+    shutil.copy(IMAGES / "shoes-1.jpg", folder / "shoes.txt")  # a JPEG with a wrong name
+    (folder / "notes.txt").write_text("shopping list\n")
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1" + b"\0" * 100)
+    out = tmp_path / "results.jsonl"
+    result = classify(folder, "--out", out, "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    answers = {os.path.relpath(a["input"], folder): a for a in lines(out)}
+    assert set(answers) == {"pants-1.jpg", "deeper/photo", "shoes.txt"}
+    assert max(answers["deeper/photo"]["scores"], key=answers["deeper/photo"]["scores"].get) == "hat"
+    assert "XNNPACK" not in result.stderr
+    summary = result.stderr.strip().splitlines()
+    assert summary[-4].startswith("5 files: 0 already in the output, 3 classified, 0 errors, 2 not pictures, in ")
+    assert summary[-3] == f"skipped 2 files that are not pictures: {folder / '.DS_Store'}, {folder / 'notes.txt'}"
+
+
 def test_bad_files_and_hostile_pictures_each_get_their_typed_error_and_the_run_goes_on(tmp_path):
     folder = tmp_path / "catalog"
     folder.mkdir()
