@@ -9,6 +9,7 @@ scores or the same error object the API answers, so one bad picture never fails 
 boto3 is in Lambda's base image; it is imported with this module, on the first batch, never at cold start.
 """
 
+import math
 from collections.abc import Callable
 
 import boto3
@@ -25,35 +26,56 @@ from clothing.errors import (
     UrlRefused,
 )
 from clothing.events import Request, error_body
+from clothing.fetch import Deadline
 from clothing.service import Service
 from clothing.settings import Settings
 
 MAX_ITEMS = 100  # the template's largest batch; each result is about 400 bytes of a child's 256 KB output
 MISSING = {"NoSuchKey", "404", "NotFound"}
 DENIED = {"AccessDenied", "403", "AllAccessDisabled"}
+TIMEOUT_STEP = 0.5  # seconds: a client is made for each half second a read may take, as the deadline nears
 
 
 class CatalogBucket:
-    """Reads pictures from the configured bucket and prefix, with the function's limits and timeouts."""
+    """Reads pictures from the configured bucket and prefix, with the function's limits, each read ending by the
+    time it is given: the invocation's, so that a read near the end cannot outlast it."""
 
     def __init__(self, settings: Settings):
         if not settings.catalog_bucket:
             raise BadRequest("this function has no catalog bucket: deploy it with CatalogBucket set")
         self.bucket, self.prefix, self.max_bytes = settings.catalog_bucket, settings.catalog_input_prefix, \
             settings.max_image_bytes
-        self.client = boto3.client("s3", config=Config(
-            connect_timeout=settings.connect_timeout, read_timeout=settings.fetch_timeout,
-            retries={"mode": "standard", "total_max_attempts": 2}))  # one retry: a batch has a deadline
+        self.connect_timeout = settings.connect_timeout
+        self.clients: dict[float, object] = {}
 
-    def read(self, key: object) -> bytes:
-        """The object's bytes; a typed error for a key that is not one, is elsewhere, is missing or too large."""
+    def client(self, seconds: float):
+        """An S3 client whose request, and its one retry, each end within ``seconds``: connecting and waiting
+        for the answer share them."""
+        step = math.floor(seconds / TIMEOUT_STEP) * TIMEOUT_STEP
+        if step <= 0:
+            raise UpstreamTimeout("too little of the function's time is left to read the picture")
+        if step not in self.clients:
+            connect = min(self.connect_timeout, step / 2)
+            self.clients[step] = boto3.client("s3", config=Config(
+                connect_timeout=connect, read_timeout=step - connect,
+                retries={"mode": "standard", "total_max_attempts": 2}))
+        return self.clients[step]
+
+    def read(self, key: object, seconds: float) -> bytes:
+        """The object's bytes within ``seconds``; a typed error for a key that is not one, is elsewhere, is
+        missing or too large, or for a read that does not end in time."""
         if not isinstance(key, str) or not key:
             raise BadRequest('each item must be an object with a "Key" string')
         if not key.startswith(self.prefix):
             raise UrlRefused(f"the key is outside the catalog's input prefix {self.prefix!r}")
+        client = self.client(seconds / 2)  # two attempts at most: the answer's headers come within ``seconds``
+        deadline = Deadline(seconds)  # and its body by then, however slowly it comes
         try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=key)
-            with answer["Body"] as body:
+            answer = client.get_object(Bucket=self.bucket, Key=key)
+            body = answer["Body"]
+            with body as stream:  # urllib3's response, whose socket the deadline shuts when it comes
+                if (sock := getattr(getattr(stream, "connection", None), "sock", None)) is not None:
+                    deadline.watch(sock)
                 if answer["ContentLength"] > self.max_bytes:
                     raise ImageTooLarge(f"the object is {answer['ContentLength']} bytes; the limit is "
                                         f"{self.max_bytes}")
@@ -67,8 +89,16 @@ class CatalogBucket:
             raise UpstreamError(f"the catalog bucket answered with an error ({code or 'no code'})") from None
         except (ConnectTimeoutError, ReadTimeoutError):
             raise UpstreamTimeout("the catalog bucket was too slow to answer") from None
-        except BotoCoreError:
+        except (BotoCoreError, OSError):  # OSError: a socket the deadline shut, under urllib3
+            if deadline.expired:
+                raise UpstreamTimeout("the catalog bucket did not send the picture in time") from None
             raise UpstreamError("the catalog bucket could not be reached") from None
+        finally:
+            deadline.cancel()
+        if deadline.expired:  # a shut socket reads as the end of the body
+            raise UpstreamTimeout("the catalog bucket did not send the picture in time")
+        if len(data) < answer["ContentLength"]:
+            raise UpstreamError("the catalog bucket's answer was cut short")
         if len(data) > self.max_bytes:  # the object grew between its length and its body
             raise ImageTooLarge(f"the object is over the limit of {self.max_bytes} bytes")
         return data
@@ -98,9 +128,8 @@ def classify_batch(event: dict, service: Service, remaining_seconds: Callable[[]
         left = remaining_seconds()
 
         def parse(key=key, left=left) -> Request:
-            if left is not None:
-                service.fetch_timeout(left)  # refuses to start a read the invocation has no time left for
-            return Request(image=_bucket.read(key))
+            # the configured download time, cut short by the invocation's; refused when none is left
+            return Request(image=_bucket.read(key, service.fetch_timeout(left)))
 
         answer = service.answer(parse, left)
         results.append({"input": key, **answer.outcome()})

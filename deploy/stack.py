@@ -28,10 +28,19 @@ def stack_name(given: str | None) -> str:
     raise Refusal("no stack name: run make deploy first, or pass ARGS=\"--stack your-stack\"")
 
 
-def outputs_of(stack: str) -> dict[str, str]:
+def described(stack: str) -> dict:
     try:
-        described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+        return boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
     except botocore.exceptions.ClientError as error:
         raise Refusal(f"no stack {stack!r} in this account and region ({error.response['Error']['Code']})") \
             from None
-    return {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
+
+
+def outputs_of(stack: str) -> dict[str, str]:
+    return {output["OutputKey"]: output["OutputValue"] for output in described(stack).get("Outputs", [])}
+
+
+def parameters_of(stack: str) -> dict[str, str]:
+    """The values the stack was deployed with."""
+    return {p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", ""))
+            for p in described(stack).get("Parameters", [])}

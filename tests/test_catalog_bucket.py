@@ -4,26 +4,40 @@ in a fresh process with only the variables Lambda would give it.
 """
 
 import base64
+import contextlib
 import json
 import subprocess
 import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from scripts.serve import free_port
-from tests.conftest import AWS_CREDENTIALS, IMAGES, LABELS, ROOT, aws_client, image_files
+from tests.conftest import AWS_CREDENTIALS, IMAGES, LABELS, ROOT, aws_client, image_files, in_background
 
 BUCKET = "shop-catalog"
 PREFIX = "catalog/"
 LIMIT = 10 * 1024 * 1024  # the function's default MAX_IMAGE_BYTES
 
-# Each event from stdin through the handler, in one process, as one warm instance would serve them.
+# Each event from stdin through the handler, in one process, as one warm instance would serve them; with
+# INVOCATION_SECONDS, each invocation has that long, as Lambda's context tells it.
 HANDLE = """
-import json, sys
+import json, os, sys, time
 import lambda_function
+
+class Context:
+    def __init__(self, seconds):
+        self.ends = time.monotonic() + seconds
+    def get_remaining_time_in_millis(self):
+        return int((self.ends - time.monotonic()) * 1000)
+
 print("ANSWER", json.dumps({"boto3_at_cold_start": "boto3" in sys.modules}))
 for line in sys.stdin:
-    print("ANSWER", json.dumps(lambda_function.lambda_handler(json.loads(line), None)), flush=True)
+    seconds = os.environ.get("INVOCATION_SECONDS")
+    started = time.monotonic()
+    answer = lambda_function.lambda_handler(json.loads(line), seconds and Context(float(seconds)))
+    print("ANSWER", json.dumps({**answer, "seconds": time.monotonic() - started}), flush=True)
 """
 
 
@@ -49,7 +63,9 @@ def handle(events: list[dict], endpoint: str, **variables: str) -> tuple[bool, l
     assert result.returncode == 0, result.stderr
     first, *answers = (json.loads(line.removeprefix("ANSWER ")) for line in result.stdout.splitlines()
                        if line.startswith("ANSWER "))  # the function's own log lines are JSON too
-    return first["boto3_at_cold_start"], answers
+    took = [answer.pop("seconds") for answer in answers]
+    return (first["boto3_at_cold_start"], answers, took) if variables.get("INVOCATION_SECONDS") else \
+        (first["boto3_at_cold_start"], answers)
 
 
 def batch(*keys) -> dict:
@@ -120,48 +136,39 @@ def test_a_catalog_bucket_that_cannot_be_reached_is_an_upstream_error_per_key():
     assert answer["results"][0]["error"]["type"] == "UpstreamError"
 
 
-STACK_TEMPLATE = {  # only what make classify-bucket reads of the real stack: its outputs
-    "Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-    "Outputs": {"CatalogStateMachine": {"Value": "{arn}"}, "CatalogResults": {"Value": "s3://shop-catalog/results/"}},
-}
+class TricklingS3(BaseHTTPRequestHandler):
+    """S3 as a slow network makes it near an invocation's end: GetObject's headers at once, then its body
+    a kilobyte every 0.2 s, for at most 20 s, until the reader hangs up."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        body = (IMAGES / "pants-1.jpg").read_bytes() * 20
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", '"0"')
+        self.end_headers()
+        ends = time.monotonic() + 20
+        with contextlib.suppress(OSError):
+            for start in range(0, len(body), 1024):
+                if time.monotonic() > ends:
+                    break
+                self.wfile.write(body[start:start + 1024])
+                self.wfile.flush()
+                time.sleep(0.2)
 
 
-def classify_bucket(endpoint: str, *arguments: str, **variables: str) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", **AWS_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, **variables}
-    return subprocess.run([sys.executable, "-m", "deploy.classify_bucket", *arguments], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
-
-
-def test_classify_bucket_starts_the_stacks_workflow_and_says_where_the_results_go(s3_endpoint):
-    client = {service: aws_client(service, s3_endpoint) for service in ("stepfunctions", "cloudformation")}
-    arn = client["stepfunctions"].create_state_machine(
-        name="clothing-catalog", roleArn="arn:aws:iam::123456789012:role/catalog",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}))["stateMachineArn"]
-    client["cloudformation"].create_stack(
-        StackName="clothing", TemplateBody=json.dumps(STACK_TEMPLATE).replace("{arn}", arn))
-    client["cloudformation"].create_stack(
-        StackName="no-catalog", TemplateBody=json.dumps({"Resources": STACK_TEMPLATE["Resources"]}))
-
-    result = classify_bucket(s3_endpoint, "--stack", "clothing")
-    assert result.returncode == 0, result.stderr
-    started, results = result.stdout.splitlines()
-    executions = client["stepfunctions"].list_executions(stateMachineArn=arn)["executions"]
-    assert started == f"started {executions[0]['executionArn']}" and len(executions) == 1
-    assert results.startswith("results: s3://shop-catalog/results/<map run id>/")
-
-    waited = classify_bucket(s3_endpoint, "--stack", "clothing", "--wait")
-    assert waited.returncode == 1 and waited.stdout.splitlines()[-1] == "ended: FAILED"
-
-    refused = classify_bucket(s3_endpoint, "--stack", "no-catalog")
-    assert refused.returncode == 2 and refused.stdout == ""
-    assert refused.stderr.count("\n") == 1 and "CatalogBucket" in refused.stderr
-    missing = classify_bucket(s3_endpoint, "--stack", "never-deployed")
-    assert missing.returncode == 2 and "no stack 'never-deployed'" in missing.stderr
-
-
-def test_classify_bucket_without_credentials_or_a_stack_says_so_in_one_line(tmp_path):
-    bare = {"AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
-    result = subprocess.run([sys.executable, "-m", "deploy.classify_bucket"], cwd=ROOT, capture_output=True,
-                            text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **bare}, timeout=60)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "credentials" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_a_read_near_the_end_of_an_invocation_ends_with_it_and_the_rest_get_typed_timeouts():
+    """Lambda ends an invocation at its timeout whatever it is doing, and the batch's results would be lost:
+    each read ends by the invocation's time left (less the second kept to answer), however slowly S3 sends."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TricklingS3)
+    server.daemon_threads = True
+    with in_background(server) as endpoint:
+        _, (answer,), (seconds,) = handle([batch(PREFIX + "a.jpg", PREFIX + "b.jpg", PREFIX + "c.jpg")], endpoint,
+                                          CATALOG_BUCKET=BUCKET, INVOCATION_SECONDS="4")
+    assert seconds < 4
+    assert [result["error"]["type"] for result in answer["results"]] == ["UpstreamTimeout"] * 3

@@ -129,7 +129,10 @@ def test_the_function_reads_only_the_input_prefix_and_the_workflow_writes_only_t
     function_role, catalog_role = resources["ClassifierFunctionRole"], resources["CatalogRole"]
     function_s3 = [s for s in statements(function_role) if str(s["Action"]).startswith("s3:")]
     assert function_s3 == [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": {
-        "Fn::Sub": "arn:${AWS::Partition}:s3:::${CatalogBucket}/${CatalogInputPrefix}*"}}]
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::${CatalogBucket}/${CatalogInputPrefix}*"}}, {
+        "Effect": "Allow", "Action": "s3:ListBucket",
+        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${CatalogBucket}"},
+        "Condition": {"StringLike": {"s3:prefix": {"Fn::Sub": "${CatalogInputPrefix}*"}}}}]
     by_resource = {json.dumps(s["Resource"]): s for s in statements(catalog_role)}
     listing = by_resource[json.dumps({"Fn::Sub": "arn:${AWS::Partition}:s3:::${CatalogBucket}"})]
     assert listing["Action"] == "s3:ListBucket"
