@@ -38,9 +38,20 @@ def torch_scaling(pixels: np.ndarray) -> np.ndarray:
     return (pixels / np.float32(255) - _IMAGENET_MEAN) / _IMAGENET_STD
 
 
+def unit_scaling(pixels: np.ndarray) -> np.ndarray:
+    """Pixels from 0 to 1, as ``ImageDataGenerator(rescale=1./255)`` trains on them."""
+    return pixels / np.float32(255)
+
+
+def raw_scaling(pixels: np.ndarray) -> np.ndarray:
+    """Pixels as decoded, 0 to 255: for a model that scales its own input (a Rescaling layer inside)."""
+    return pixels
+
+
 # How a model's input is scaled, by the name its settings file gives: keras-image-helper's
-# (xception, resnet50, vgg16, inception_v3), and PyTorch's.
-SCALINGS = {**preprocessors, "torch": functools.partial(FunctionPreprocessor, func=torch_scaling)}
+# (xception, resnet50, vgg16, inception_v3), PyTorch's, x / 255 (unit) and none at all (raw).
+SCALINGS = {**preprocessors, **{name: functools.partial(FunctionPreprocessor, func=func) for name, func in (
+    ("torch", torch_scaling), ("unit", unit_scaling), ("raw", raw_scaling))}}
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF")
 _CONVERT_BEFORE_REDUCING = {"1": "L", "P": "RGBA", **dict.fromkeys(SIXTEEN_BIT_MODES, "I")}

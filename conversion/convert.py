@@ -22,11 +22,13 @@ never leaves a broken model behind, and every failure is one line.
 """
 
 import argparse
+import functools
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,7 @@ from clothing.images import RESIZES, SCALINGS, InputPreparer, decode_image
 from clothing.labels import CLASSES
 from clothing.settings import DEFAULTS, interpreter_threads
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
+from conversion.scaling import choose_scaling
 from conversion.source import ConversionError, Source, first_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,17 +147,26 @@ def output_kind(raw: np.ndarray, labels: tuple[str, ...], ends_in_sigmoid: bool)
     return "probabilities"
 
 
-def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: str = "xception",
+def scaled_pictures(pictures: list[Path], size: int, resize: str) -> Callable[[str], list[np.ndarray]]:
+    """The check pictures as each scaling prepares them, decoded once."""
+    images = [decode_image(picture.read_bytes(), size) for picture in pictures]
+    return functools.cache(lambda scaling: [InputPreparer(size, scaling, resize)(image) for image in images])
+
+
+def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: str | None = None,
             asked_size: int | None = None, float16: bool = True, check_dir: Path | None = None,
             resize: str = "antialiased") -> dict:
-    """Convert, check, then move the model and its settings file into place; returns what it measured."""
-    if scaling not in SCALINGS:
+    """Convert, check, then move the model and its settings file into place; returns what it measured.
+
+    ``scaling`` None: what the model's graph says it takes where it scales its own input, else xception."""
+    if scaling is not None and scaling not in SCALINGS:
         raise ConversionError(f"unknown --scaling {scaling!r}; known: {', '.join(SCALINGS)}")
     source = open_source(model)
     size = input_size(source.input_shape, asked_size)
-    prepare = InputPreparer(size, scaling, resize)
     pictures = check_pictures(check_dir)
-    batches = [prepare(decode_image(picture.read_bytes(), size)) for picture in pictures]
+    scaled = scaled_pictures(pictures, size, resize)
+    scaling, scaling_said = choose_scaling(source.own_scaling, scaling, lambda name: np.concatenate(scaled(name)))
+    batches = scaled(scaling)
     try:
         raw = np.concatenate([np.asarray(source.scores(batch), dtype=np.float32) for batch in batches])
     except Exception as error:  # the framework's own error for an input it cannot take
@@ -190,7 +202,8 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
     return {"pictures": len(pictures), "megabytes": out.stat().st_size / 1e6, "largest_difference": largest,
             "invoke_ms": 1000 * statistics.median(invoke), "threads": threads,
             "softmax_added": add_softmax, "input_size": size, "framework": source.framework,
-            "channels_first": source.channels_first, "output": kind}
+            "channels_first": source.channels_first, "output": kind, "scaling": scaling,
+            "scaling_said": scaling_said}
 
 
 BINARY = {"probabilities": "", "logit": ", one logit: answered as two probabilities through a sigmoid",
@@ -219,9 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=read_labels, default=CLASSES,
                         help="a,b,c or a file with one label a line, in the model's output order "
                              "(default: the ten clothing classes)")
-    parser.add_argument("--scaling", default="xception", choices=sorted(SCALINGS),
-                        help="how the model's input was scaled in training: keras-image-helper's modes, "
-                             "or torch for PyTorch's ImageNet normalisation")
+    parser.add_argument("--scaling", choices=sorted(SCALINGS),
+                        help="how the model's input was scaled in training: keras-image-helper's modes, torch "
+                             "for PyTorch's ImageNet normalisation, unit for x / 255, raw for pixels as decoded "
+                             "(default: what the model's own Rescaling or Normalization takes, where it has one; "
+                             "else xception)")
     parser.add_argument("--resize", default="antialiased", choices=list(RESIZES),
                         help="how pictures were resized in training: nearest (keras.utils.load_img, "
                              "ImageDataGenerator, PIL's NEAREST), bilinear (image_dataset_from_directory, OpenCV), "
@@ -245,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.out}: {report['megabytes']:.1f} MB, {report['input_size']} px, {len(args.labels)} labels"
           f"{', channels-first input turned channels-last' if report['channels_first'] else ''}"
           f"{', softmax added to its logits' if report['softmax_added'] else ''}"
-          f"{BINARY[report['output']]}")
+          f"{BINARY[report['output']]}"
+          f"{'; ' + report['scaling_said'] if report['scaling_said'] else ''}")
     print(f"checked against {report['framework']} on {report['pictures']} pictures: largest score difference "
           f"{report['largest_difference']:.4f}; median invoke {report['invoke_ms']:.1f} ms with "
           f"{report['threads']} threads")

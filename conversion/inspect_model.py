@@ -42,6 +42,23 @@ def _kind(outputs: int | None, final: str | None) -> str:
     return f"{count} probabilities{ends}" if final and final.lower() == "softmax" else f"{count} logits{ends}"
 
 
+def _scaling(own, shape) -> str:
+    """What the graph does to its input first, and the --scaling make convert takes for it."""
+    if own is None:
+        return "the graph does not scale its own input: make convert takes --scaling xception unless told another"
+    side = shape[1] if len(shape) == 4 and shape[3] == 3 else None  # (batch, height, width, 3)
+    if not isinstance(side, int):
+        return f"the graph scales its own input first ({own.name}): make convert checks which --scaling fits"
+    import numpy as np  # noqa: PLC0415
+
+    from conversion.convert import check_pictures, scaled_pictures  # noqa: PLC0415
+    from conversion.scaling import choose_scaling  # noqa: PLC0415
+
+    scaled = scaled_pictures(check_pictures(None), side, "antialiased")
+    chosen, _ = choose_scaling(own, None, lambda name: np.concatenate(scaled(name)))
+    return f"the graph scales its own input first ({own.name}): make convert takes --scaling {chosen}"
+
+
 def _bytes(count: int) -> str:
     return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.0f} KB"
 
@@ -54,7 +71,8 @@ def _size(files: list[Path]) -> str:
 def describe_onnx(path: Path) -> dict[str, str]:
     import onnx  # noqa: PLC0415 - each framework only for its own files
 
-    from conversion.onnx_source import external_data, final_operator, read_structure  # noqa: PLC0415
+    from conversion.onnx_source import external_data, final_operator, own_scaling, read_structure  # noqa: PLC0415
+    from conversion.source import nhwc  # noqa: PLC0415
 
     model = read_structure(path)
     files = [path, *(path.parent / name for name in external_data(model, path))]
@@ -73,11 +91,13 @@ def describe_onnx(path: Path) -> dict[str, str]:
     return {"format": f"ONNX, opset {opset}, IR version {model.ir_version}{writer}", "size": _size(files),
             "input": f"{in_name}, {in_type}, {_shape(in_shape)}: {_picture(in_shape)}",
             "output": f"{out_name}, {out_type}, {_shape(out_shape)}: "
-                      f"{_kind(out_shape[-1] if out_shape else None, final_operator(model))}"}
+                      f"{_kind(out_shape[-1] if out_shape else None, final_operator(model))}",
+            "scaling": _scaling(own_scaling(model, in_name, channels_first(in_shape)),
+                                nhwc(tuple(in_shape), channels_first(in_shape)) if in_shape else ())}
 
 
 def describe_keras(path: Path) -> dict[str, str]:
-    from conversion.keras_source import final_operation, keras, load, saved_by  # noqa: PLC0415
+    from conversion.keras_source import final_operation, keras, load, own_scaling, saved_by  # noqa: PLC0415
 
     model = load(path)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
@@ -90,7 +110,8 @@ def describe_keras(path: Path) -> dict[str, str]:
                       + f" (read by Keras {keras.__version__})",
             "size": _size(files),
             "input": f"{inputs.name}, {inputs.dtype}, {_shape(shape_in)}: {_picture(shape_in)}",
-            "output": f"{output.name}, {output.dtype}, {_shape(shape_out)}: {_kind(shape_out[-1], final)}"}
+            "output": f"{output.name}, {output.dtype}, {_shape(shape_out)}: {_kind(shape_out[-1], final)}",
+            "scaling": _scaling(own_scaling(model), shape_in)}
 
 
 def describe_pt2(path: Path) -> dict[str, str]:

@@ -3,6 +3,7 @@
 import contextlib
 import functools
 import io
+import itertools
 import json
 import os
 import re
@@ -15,22 +16,56 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from conversion.source import ConversionError, Source, first_line  # noqa: E402
+from conversion.source import ConversionError, OwnScaling, Source, first_line, short  # noqa: E402
 
-SUFFIXES = (".h5", ".keras")
+PREPROCESSING = (keras.layers.Rescaling, keras.layers.Normalization)
 
 
 def open_keras(path: Path) -> Source:
     model = load(path)
     return Source("Keras", tuple(model.inputs[0].shape), channels_first=False,
                   scores=lambda batch: np.asarray(model(batch, training=False)),
-                  to_tflite=functools.partial(to_tflite, model), ends_in_sigmoid=ends_in_sigmoid(model))
+                  to_tflite=functools.partial(to_tflite, model), ends_in_sigmoid=ends_in_sigmoid(model),
+                  own_scaling=own_scaling(model))
+
+
+def layers_in_order(model):
+    """The model's layers, those of the models nested in it opened in their place, input layers left out."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):  # a Sequential or Functional inside, as keras.applications' are
+            yield from layers_in_order(layer)
+        elif not isinstance(layer, keras.layers.InputLayer):
+            yield layer
+
+
+def _named(layer) -> str:
+    if isinstance(layer, keras.layers.Rescaling):
+        return f"Rescaling(scale={short(layer.scale)}, offset={short(layer.offset)})"
+    return f"Normalization(mean={short(layer.mean)}, variance={short(layer.variance)})"
+
+
+def own_scaling(model) -> OwnScaling | None:
+    """The Rescaling and Normalization layers the model starts with, nested models included (keras.applications'
+    ``include_preprocessing``, the tutorials' ``Rescaling(1./255)``), or None."""
+    first = list(itertools.takewhile(lambda layer: isinstance(layer, PREPROCESSING), layers_in_order(model)))
+    if not first:
+        return None
+
+    def apply(batch: np.ndarray) -> np.ndarray:
+        for layer in first:
+            batch = layer(batch)
+        return np.asarray(batch)
+
+    return OwnScaling(" then ".join(map(_named, first)), apply)
 
 
 def final_operation(model) -> str | None:
     """What makes the model's output: its last layer's activation (``sigmoid``, ``softmax``), the layer's
-    own kind when it has none (``Dense``), or for a SavedModel the graph's last operation (``Sigmoid``)."""
+    own kind when it has none (``Dense``), or for a SavedModel the graph's last operation (``Sigmoid``);
+    a nested model's own last layer where the model ends in one."""
     last = model.layers[-1]
+    if isinstance(last, keras.Model):
+        return final_operation(last)
     if isinstance(last, keras.layers.TFSMLayer):
         try:
             operation = last.call_endpoint_fn.outputs[0].op

@@ -23,10 +23,19 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from conversion.float16 import to_float16
-from conversion.source import ConversionError, Source, channels_first, first_line, laid_out, nhwc
+from conversion.source import (
+    ConversionError,
+    OwnScaling,
+    Source,
+    channels_first,
+    first_line,
+    laid_out,
+    nhwc,
+    short,
+)
 
 # Operators that change a tensor's shape, not its values: looked through to find what ends the graph.
 _SHAPE_ONLY = {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast"}
@@ -82,6 +91,42 @@ def final_operator(model: onnx.ModelProto) -> str | None:
     return node.op_type if node is not None else None
 
 
+# Arithmetic with a constant that a graph may do first on its input (tf2onnx writes a Keras Rescaling as Mul, Add),
+# and what looks through it to the next such step.
+_ARITHMETIC = {"Mul": np.multiply, "Div": np.divide, "Add": np.add, "Sub": np.subtract}
+
+
+def own_scaling(model: onnx.ModelProto, input_name: str, is_channels_first: bool) -> OwnScaling | None:
+    """The constant Mul, Div, Add and Sub the graph's input goes through first, or None."""
+    constants = {tensor.name: tensor for tensor in model.graph.initializer
+                 if tensor.data_location != onnx.TensorProto.EXTERNAL}
+    constants |= {node.output[0]: node.attribute[0].t for node in model.graph.node
+                  if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value"}
+    steps, value = [], input_name
+    while True:
+        users = [node for node in model.graph.node if value in node.input]
+        if len(users) != 1 or users[0].op_type not in _ARITHMETIC:
+            break
+        node = users[0]
+        other = next((name for name in node.input if name != value), None)
+        if other not in constants:
+            break
+        steps.append((node.op_type, numpy_helper.to_array(constants[other]).astype(np.float32),
+                      node.input[0] == value))
+        value = node.output[0]
+    if not steps:
+        return None
+
+    def apply(batch: np.ndarray) -> np.ndarray:
+        values = laid_out(batch, is_channels_first)
+        for op, constant, input_first in steps:
+            values = _ARITHMETIC[op](values, constant) if input_first else _ARITHMETIC[op](constant, values)
+        return values
+
+    named = ", ".join(f"{op} {short(constant)}" for op, constant, _ in steps)
+    return OwnScaling(f"{named} on the input", apply)
+
+
 def open_onnx(path: Path) -> Source:
     structure = read_structure(path)
     external_data(structure, path)
@@ -103,7 +148,8 @@ def open_onnx(path: Path) -> Source:
         return convert(path, inputs[0].name, is_channels_first, size, add_softmax, float16)
 
     return Source("ONNX Runtime", nhwc(shape, is_channels_first), is_channels_first, scores, to_tflite,
-                  ends_in_sigmoid=final_operator(structure) == "Sigmoid")
+                  ends_in_sigmoid=final_operator(structure) == "Sigmoid",
+                  own_scaling=own_scaling(structure, inputs[0].name, is_channels_first))
 
 
 def with_softmax(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -10,6 +10,14 @@ class ConversionError(Exception):
     """The model cannot be served: said in one line, and nothing is written."""
 
 
+class OwnScaling(NamedTuple):
+    """The arithmetic a model's graph does first on its input (Keras's Rescaling and Normalization layers,
+    an ONNX graph's constant Mul, Div, Add and Sub), as found there."""
+
+    name: str  # as make inspect and make convert print it: "Rescaling(scale=0.003922, offset=0)"
+    apply: Callable[[np.ndarray], np.ndarray]  # those operations alone, on NHWC pictures as the function prepares them
+
+
 class Source(NamedTuple):
     """A model opened by the framework it comes from."""
 
@@ -19,6 +27,7 @@ class Source(NamedTuple):
     scores: Callable[[np.ndarray], np.ndarray]  # the framework's answers for NHWC pictures
     to_tflite: Callable[[int, bool, bool], bytes]  # (size, add_softmax, float16) -> a model taking NHWC pictures
     ends_in_sigmoid: bool = False  # its graph's last operation, looking through reshapes, is a sigmoid
+    own_scaling: OwnScaling | None = None  # how it scales its own input, if its graph says
 
 
 def channels_first(shape) -> bool:
@@ -38,3 +47,10 @@ def laid_out(batch: np.ndarray, is_channels_first: bool) -> np.ndarray:
 
 def first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+def short(values) -> str:
+    """A constant as a line shows it: one number, or the first three of many."""
+    flat = np.ravel(np.asarray(values, dtype=np.float64))
+    shown = ", ".join(f"{value:.4g}" for value in flat[:3])
+    return shown if flat.size == 1 else f"[{shown}{', ...' if flat.size > 3 else ''}]"
