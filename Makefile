@@ -94,11 +94,15 @@ lint: $(VENV)/.ready $(CHECKOV_VENV)/.ready ## ruff, hadolint, cfn-lint, and che
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -f template.yaml -f Dockerfile
 
-model: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready ## train, convert and evaluate clothing_model.tflite (about 45 minutes on 2 cores)
+# The new model replaces the shipped one only when it is better beyond noise on the same pictures
+# (training/evaluate.py --promote); ARGS=--force replaces it anyway.
+CANDIDATE := build/candidate/clothing_model.tflite
+
+model: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready ## train, convert and evaluate a model; it replaces clothing_model.tflite only if surely better (about 45 minutes on 2 cores)
 	$(TRAIN_VENV)/bin/python -m training.data
 	$(TRAIN_VENV)/bin/python -m training.train
-	$(TRAIN_VENV)/bin/python -m training.convert
-	$(VENV)/bin/python -m training.evaluate
+	$(TRAIN_VENV)/bin/python -m training.convert --ship-to $(CANDIDATE)
+	$(VENV)/bin/python -m training.evaluate --promote $(CANDIDATE) $(ARGS)
 
 # A .pt2 network is read and exported to ONNX where torch is, in the training environment, and turned into TF-Lite
 # in the conversion one; everything else converts in the conversion environment alone.

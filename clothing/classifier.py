@@ -46,7 +46,8 @@ class Classifier:
     """Scores pictures with the model; reads its input size, scaling, resize, labels and output from its metadata.
 
     A binary model with one output answers both labels: ``{first: 1 - p, second: p}``, where ``p`` is the
-    sigmoid of its logit, or its own output when its graph ends in a sigmoid.
+    sigmoid of its logit, or its own output when its graph ends in a sigmoid. With ``"flip": true`` in the
+    settings, each picture is answered as the mean of its own scores and its mirror image's: one more invoke.
     """
 
     def __init__(self, model_path: str | os.PathLike, threads: int = 2):
@@ -55,6 +56,7 @@ class Classifier:
         self.labels: tuple[str, ...] = tuple(metadata["labels"])
         self.input_size: int = metadata["input_size"]
         self.output: str = metadata.get("output", "probabilities")
+        self.flip: bool = bool(metadata.get("flip", False))
         if self.output not in OUTPUTS:
             raise ValueError(f"unknown output {self.output!r} in the model's metadata; known: {', '.join(OUTPUTS)}")
         self.prepare = InputPreparer(self.input_size, metadata["scaling"], metadata.get("resize", "antialiased"))
@@ -78,7 +80,12 @@ class Classifier:
         self._lock = threading.Lock()
 
     def scores(self, batch: np.ndarray) -> np.ndarray:
-        """Class scores for one prepared input of shape (1, size, size, 3)."""
+        """Class scores for one prepared input of shape (1, size, size, 3), averaged with its mirror's where the
+        settings say ``flip``."""
+        scores = self._scores(batch)
+        return (scores + self._scores(np.ascontiguousarray(batch[:, :, ::-1]))) / 2 if self.flip else scores
+
+    def _scores(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
             self._interpreter.set_tensor(self._input_index, batch)
             self._interpreter.invoke()

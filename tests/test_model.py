@@ -90,3 +90,21 @@ def test_a_wrong_metadata_file_is_refused(tmp_path):
     Path(metadata_path(model)).write_text(json.dumps({**metadata, "labels": metadata["labels"][:5]}))
     with pytest.raises(ValueError, match="5 labels"):
         Classifier(model)
+
+
+def test_with_flip_in_its_settings_a_picture_is_answered_as_the_mean_with_its_mirror(classifier, tmp_path):
+    """Horizontal-flip averaging, a setting of the model's own: each score the mean of the picture's and its
+    mirror image's, so the answer is the same for a picture and its mirror."""
+    model = Path(lambda_function.service.settings.model_path)
+    settings = json.loads(Path(metadata_path(model)).read_text())
+    flipped = tmp_path / "flipped.tflite"
+    flipped.write_bytes(model.read_bytes())
+    Path(metadata_path(flipped)).write_text(json.dumps({**settings, "flip": True}))
+    averaged = Classifier(flipped, 1)
+    for path in PICTURES[:4]:
+        batch = classifier.prepare(decode_image(path.read_bytes(), classifier.input_size))
+        mirror = batch[:, :, ::-1].copy()
+        expected = (classifier.scores(batch) + classifier.scores(mirror)) / 2
+        assert averaged.scores(batch) == pytest.approx(expected, abs=1e-6)
+        assert averaged.scores(mirror) == pytest.approx(expected, abs=1e-6)
+    assert not classifier.flip  # the shipped model answers with one invoke

@@ -150,10 +150,14 @@ if __name__ == "__main__":
                         help="a run's best.pt; several make an ensemble (default: the shipped run's)")
     parser.add_argument("--mirror", action="store_true", help="each picture mirrored too, one more pass")
     parser.add_argument("--work", type=Path, help="where the variants and report go (default: the first run's folder)")
+    parser.add_argument("--ship-to", type=Path, default=config.MODEL_FILE,
+                        help="where the shipped variant and its settings go (make model: a candidate, which "
+                             "training.evaluate --promote judges against the shipped model)")
     args = parser.parse_args()
     try:
+        args.ship_to.parent.mkdir(parents=True, exist_ok=True)
         convert(args.checkpoint or [config.run_dir(config.SEED) / "best.pt"],
-                mirror=args.mirror, work=args.work)
+                ship_to=args.ship_to, mirror=args.mirror, work=args.work)
     except ConversionMismatch as error:
         sys.exit(f"conversion check failed: {error}")
     except ConversionError as error:

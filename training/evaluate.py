@@ -1,14 +1,24 @@
-"""Judge the shipped model through the function's own handler, as a caller would.
+"""Judge the shipped model through the function's own handler, as a caller would; compare two on the same pictures.
 
-    python -m training.evaluate [--split-dir DIR]    # default: the validation split
+    python -m training.evaluate [--split-dir DIR] [--model FILE]   # default: the validation split, the shipped model
+    python -m training.evaluate --against OTHER.tflite            # the two, picture by picture
+    python -m training.evaluate --promote NEW.tflite [--force]    # NEW replaces the shipped model only if better
 
-Sends every picture of a split, as base64, through ``lambda_handler`` and
-prints accuracy, per-class precision and recall, and the confusion matrix,
-which it also draws to ``docs/confusion_matrix.png``.
+Sends every picture of a split, as base64, through ``lambda_handler`` (in a
+fresh process per model, with MODEL_PATH set as a deployment would) and prints
+accuracy, per-class precision and recall, and the confusion matrix, which it
+also draws to ``docs/confusion_matrix.png``. ``--against`` adds McNemar's exact
+test and a paired bootstrap interval of the accuracy difference (training/paired.py).
+``--promote`` moves NEW and its settings file into the shipped model's place
+only when it is better beyond noise, and otherwise says so in one line and
+exits 1; ``--force`` replaces it anyway.
 """
 
 import argparse
-import base64
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -17,23 +27,36 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-import lambda_function  # noqa: E402
+from clothing.classifier import metadata_path  # noqa: E402
 from clothing.labels import CLASSES  # noqa: E402
-from training import config  # noqa: E402
+from training import config, paired  # noqa: E402
 from training.data import list_images  # noqa: E402
 
 PICTURE = config.ROOT / "docs" / "confusion_matrix.png"
 
 
-def predict_split(split_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+# Each picture through the handler, in a process whose MODEL_PATH is the model judged.
+PREDICT = """
+import base64, json, sys
+import lambda_function
+from clothing.labels import CLASSES
+for line in sys.stdin:
+    answer = lambda_function.lambda_handler({"image": base64.b64encode(open(line.strip(), "rb").read()).decode()})
+    if "error" in answer:
+        sys.exit(f"{line.strip()}: {answer['error']['message']}")
+    print(CLASSES.index(max(answer, key=answer.get)), flush=True)
+"""
+
+
+def predict_split(split_dir: Path, model: Path = config.MODEL_FILE) -> tuple[np.ndarray, np.ndarray]:
+    """The split's labels, and ``model``'s answers through ``lambda_handler`` in a fresh process."""
     paths, labels = list_images(split_dir)
-    predictions = []
-    for path in paths:
-        answer = lambda_function.lambda_handler({"image": base64.b64encode(path.read_bytes()).decode()}, None)
-        if "error" in answer:
-            raise RuntimeError(f"{path}: {answer['error']}")
-        predictions.append(CLASSES.index(max(answer, key=answer.get)))
-    return labels, np.array(predictions)
+    env = {**os.environ, "MODEL_PATH": str(model), "LOG_LEVEL": "ERROR"}
+    result = subprocess.run([sys.executable, "-c", PREDICT], input="".join(f"{path}\n" for path in paths),
+                            capture_output=True, text=True, env=env, cwd=config.ROOT)
+    if result.returncode != 0:
+        raise RuntimeError(f"{model}: {(result.stderr.strip().splitlines() or ['failed'])[-1]}")
+    return labels, np.array([int(line) for line in result.stdout.split()])
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
@@ -44,7 +67,9 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
 
 def report(matrix: np.ndarray) -> str:
     """Accuracy and a markdown table of per-class precision and recall."""
-    lines = [f"accuracy: {np.trace(matrix) / matrix.sum():.4f} ({np.trace(matrix)} of {matrix.sum()})", "",
+    low, high = paired.wilson_interval(int(np.trace(matrix)), int(matrix.sum()))
+    lines = [f"accuracy: {np.trace(matrix) / matrix.sum():.4f} ({np.trace(matrix)} of {matrix.sum()})",
+             f"{paired.LEVEL:.0%} interval: {low:.1f}% to {high:.1f}% (Wilson), what these pictures can tell", "",
              "| class | pictures | precision | recall |", "|---|---:|---:|---:|"]
     for i, name in enumerate(CLASSES):
         precision = matrix[i, i] / max(matrix[:, i].sum(), 1)
@@ -69,21 +94,62 @@ def draw(matrix: np.ndarray, title: str, path: Path = PICTURE) -> None:
     figure.savefig(path, dpi=100)
 
 
-def main() -> None:
+def shown(path: Path) -> str:
+    """A path as the user would write it: from the working folder where it is under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def promote(candidate: Path, shipped: Path = config.MODEL_FILE) -> None:
+    """The candidate and its settings file into the shipped model's place, each copied whole, then moved."""
+    for source, target in ((Path(metadata_path(candidate)), Path(metadata_path(shipped))), (candidate, shipped)):
+        staged = target.with_name(f".{target.name}.new")
+        shutil.copyfile(source, staged)
+        os.replace(staged, target)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split-dir", type=Path, default=config.DATASET / "validation")
+    parser.add_argument("--model", type=Path, default=config.MODEL_FILE, help="the model judged (default: shipped)")
     parser.add_argument("--picture", type=Path, default=PICTURE, help="where to draw the confusion matrix")
-    args = parser.parse_args()
+    other = parser.add_mutually_exclusive_group()
+    other.add_argument("--against", type=Path, help="another model, compared picture by picture")
+    other.add_argument("--promote", type=Path, help="a new model, to replace --model only if better beyond noise")
+    parser.add_argument("--force", action="store_true", help="with --promote: replace it whatever the comparison")
+    args = parser.parse_args(argv)
     missing = [name for name in CLASSES if not (args.split_dir / name).is_dir()]
     if missing:
         parser.error(f"{args.split_dir} has no folder for {', '.join(missing)}: pass --split-dir, or set "
                      "CLOTHING_DATA to a copy of clothing-dataset-small")
-    labels, predictions = predict_split(args.split_dir)
+    for model in (args.model, args.against, args.promote):
+        if model is not None and not (model.is_file() and Path(metadata_path(model)).is_file()):
+            parser.error(f"{model}: no such model with its settings file ({Path(metadata_path(model)).name}) beside it")
+    labels, predictions = predict_split(args.split_dir, args.model)
+    print(report(confusion_matrix(labels, predictions)))
+    challenger = args.against or args.promote
+    if challenger:
+        _, predictions_of_challenger = predict_split(args.split_dir, challenger)
+        comparison = paired.compare(labels, predictions, predictions_of_challenger)
+        print("", *paired.described(comparison, shown(args.model), shown(challenger)), sep="\n")
+        if args.against:
+            return 0
+        if not (comparison.second_is_better or args.force):
+            low, high = comparison.interval
+            print(f"evaluate: {shown(challenger)} is not better than {shown(args.model)} beyond noise "
+                  f"({comparison.difference:+.2f} points, {paired.LEVEL:.0%} interval {low:+.2f} to {high:+.2f}): "
+                  f"{shown(args.model)} is kept; --force replaces it anyway", file=sys.stderr)
+            return 1
+        promote(challenger, args.model)
+        print(f"{shown(challenger)} replaced {shown(args.model)}{'' if comparison.second_is_better else ' (--force)'}")
+        predictions = predictions_of_challenger
     matrix = confusion_matrix(labels, predictions)
-    print(report(matrix))
     draw(matrix, f"{args.split_dir.name}: {np.trace(matrix)} of {matrix.sum()} right", args.picture)
     print(f"confusion matrix drawn to {args.picture}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
