@@ -88,8 +88,9 @@ test-keras: $(CONVERT_VENV)/.ready $(VENV)/.ready
 	@scripts/timed "Keras conversion tests" $(CONVERT_VENV)/bin/python -m pytest -p no:anyio \
 		conversion/tests/test_convert.py
 
-lint: $(VENV)/.ready $(CHECKOV_VENV)/.ready ## ruff, hadolint, cfn-lint, and checkov's security checks of the template and the Dockerfile
+lint: $(VENV)/.ready $(CHECKOV_VENV)/.ready ## ruff, hadolint, cfn-lint, openapi-spec-validator, and checkov's security checks of the template and the Dockerfile
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/openapi-spec-validator openapi.yaml
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -f template.yaml -f Dockerfile

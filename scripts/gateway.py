@@ -13,6 +13,7 @@ added: the routes and binary media types of plain ``AWS::ApiGateway``
 resources, wildcards in binary media types (``image/*``), and API keys:
 with ``API_KEY`` set, methods the template marks ``ApiKeyRequired`` answer
 403 ``Forbidden`` unless the request's ``x-api-key`` header carries it.
+``GET /openapi.json`` serves the API's description, ``openapi.yaml``, as JSON.
 """
 
 import argparse
@@ -26,6 +27,7 @@ import warnings
 from pathlib import Path
 
 import requests
+import yaml
 from flask import jsonify, make_response, request
 from samcli.lib.providers.api_collector import ApiCollector
 from samcli.lib.providers.cfn_api_provider import CfnApiProvider
@@ -36,6 +38,7 @@ from samcli.local.docker.exceptions import ProcessSigTermException
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
+OPENAPI = ROOT / "openapi.yaml"
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
 INTEGRATION_TIMEOUT_S = 29  # API Gateway's own limit for a Lambda integration
 
@@ -108,6 +111,9 @@ class Gateway(LocalApigwService):
         super().create()
         self._app.before_request(self._check_api_key)
         self._app.before_request(self._as_text)
+        description = json.dumps(yaml.safe_load(OPENAPI.read_text()))
+        self._app.add_url_rule("/openapi.json", "openapi", methods=["GET"],
+                               view_func=lambda: make_response(description, 200, {"Content-Type": "application/json"}))
         return self._app
 
     def _as_text(self):
