@@ -27,7 +27,7 @@ from clothing.logs import json_logger
 from clothing.service import Service
 from clothing.settings import Settings
 
-logger, invocation = json_logger("clothing-classifier")
+logger, invocation = json_logger("clothing-classifier", metrics=True)  # CloudWatch metrics from each answer
 service = Service(Settings.from_environment(), logger)
 if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":  # SnapStart=on: see clothing.snapstart
     from clothing import snapstart

@@ -23,6 +23,19 @@ from clothing.images import decode_image
 from clothing.settings import LAMBDA_MB_PER_VCPU, Settings, interpreter_threads
 
 RESERVED_SECONDS = 1.0  # of the function's remaining time, kept for decoding and inference
+# An answer whose top score is under this is unsure: a rising share of them says the pictures sent have drifted
+# from what the model knows (the template's alarm watches it).
+LOW_CONFIDENCE = 0.5
+
+
+def answer_metrics(started: float, status: int, top_score: float | None = None) -> dict[str, tuple[float, str]]:
+    """What each answer adds to the function's CloudWatch metrics (clothing.logs writes them)."""
+    metrics = {"Latency": (round((time.perf_counter() - started) * 1000, 1), "Milliseconds"),
+               "ServerErrors": (int(status >= 500), "Count"), "ClientErrors": (int(400 <= status < 500), "Count")}
+    if top_score is not None:
+        metrics |= {"TopScore": (round(top_score, 4), "None"), "LowConfidence": (int(top_score < LOW_CONFIDENCE),
+                                                                                "Count")}
+    return metrics
 ANSWER_SECONDS = 0.5  # of the same, kept for inference and the answer once the picture is decoded
 BODY_SLACK_BYTES = 64 * 1024  # JSON around a base64 image: braces, a field name, a data: prefix
 
@@ -89,19 +102,22 @@ class Service:
         the download is cut short to leave time for the rest, and a decode that would outlast
         it is refused or stopped.
         """
+        started = time.perf_counter()
         try:
             request = parse()
             scores, timings = self.classify(request, remaining_seconds)
         except ClothingError as error:
             self.logger.warning(error.message, extra={"fields": {"error_type": error.error_type,
-                                                                 "status": error.status}})
+                                                                 "status": error.status},
+                                                      "metrics": answer_metrics(started, error.status)})
             return Answer(error.status, error_body(error))
         except Exception:
-            self.logger.exception("unexpected error")
             error = ClothingError("unexpected error; it is logged under this request's id")
+            self.logger.exception("unexpected error", extra={"metrics": answer_metrics(started, error.status)})
             return Answer(error.status, error_body(error))
-        self.logger.info("classified", extra={"fields": {**timings,
-                                                         "prediction": max(scores, key=scores.__getitem__)}})
+        prediction = max(scores, key=scores.__getitem__)
+        self.logger.info("classified", extra={"fields": {**timings, "prediction": prediction},
+                                              "metrics": answer_metrics(started, 200, scores[prediction])})
         return Answer(200, scores)
 
     def answer_http(self, method: str, content_type: str, length: int | None,

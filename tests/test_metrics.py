@@ -1,0 +1,101 @@
+"""Each answer's log line is CloudWatch Embedded Metric Format, checked against AWS's specification:
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+The function runs in a fresh process, as Lambda starts it, and its stdout is read line by line."""
+
+import base64
+import json
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+
+from tests.conftest import IMAGES, LABELS, ROOT
+
+# The specification's structure of the "_aws" member.
+UNITS = ["Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
+         "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
+         "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second",
+         "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None"]
+EMF = {
+    "type": "object", "required": ["_aws"],
+    "properties": {"_aws": {
+        "type": "object", "required": ["Timestamp", "CloudWatchMetrics"],
+        "properties": {
+            "Timestamp": {"type": "integer", "minimum": 0},
+            "CloudWatchMetrics": {"type": "array", "items": {
+                "type": "object", "required": ["Namespace", "Dimensions", "Metrics"],
+                "properties": {
+                    "Namespace": {"type": "string", "minLength": 1, "maxLength": 1024},
+                    "Dimensions": {"type": "array", "items": {
+                        "type": "array", "maxItems": 30, "items": {"type": "string", "minLength": 1}}},
+                    "Metrics": {"type": "array", "maxItems": 100, "items": {
+                        "type": "object", "required": ["Name"],
+                        "properties": {"Name": {"type": "string", "minLength": 1, "maxLength": 1024},
+                                       "Unit": {"enum": UNITS}, "StorageResolution": {"enum": [1, 60]}}}}}}}}}},
+}
+ANSWER = """
+import base64, json, sys
+import lambda_function
+for line in sys.stdin:
+    lambda_function.lambda_handler(json.loads(line), None)
+"""
+
+
+def log_lines(*events: dict) -> list[dict]:
+    result = subprocess.run([sys.executable, "-c", ANSWER], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            input="".join(json.dumps(event) + "\n" for event in events),
+                            env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def check_embedded_metrics(line: dict) -> list[str]:
+    """The line against the specification; the names of the metrics it carries."""
+    jsonschema.validate(line, EMF)
+    names = []
+    for directive in line["_aws"]["CloudWatchMetrics"]:
+        for dimensions in directive["Dimensions"]:
+            assert all(isinstance(line.get(name), str) for name in dimensions), dimensions  # values: strings
+        for metric in directive["Metrics"]:
+            value = line[metric["Name"]]  # each metric's value is a member of the root
+            assert isinstance(value, int | float) and not isinstance(value, bool), metric
+            names.append(metric["Name"])
+    return names
+
+
+@pytest.fixture(scope="module")
+def lines() -> list[dict]:
+    picture = base64.b64encode((IMAGES / "pants-1.jpg").read_bytes()).decode()
+    return log_lines({"image": picture}, {"image": "bm90IGEgcGljdHVyZQ=="}, {"image": picture})
+
+
+def test_every_answer_is_a_valid_embedded_metric_line(lines):
+    answers = [line for line in lines if line["message"] != "ready"]
+    assert len(answers) == 3
+    for line in answers:
+        check_embedded_metrics(line)
+    assert "_aws" not in next(line for line in lines if line["message"] == "ready")
+
+
+def test_a_classified_answer_counts_its_class_latency_confidence_and_cold_start(lines):
+    first, _, warm = (line for line in lines if line["message"] != "ready")
+    assert set(check_embedded_metrics(first)) == {"Latency", "ServerErrors", "ClientErrors", "TopScore",
+                                                  "LowConfidence", "ColdStart", "Answers"}
+    assert (first["ColdStart"], warm["ColdStart"]) == (1, 0)
+    assert first["prediction"] in LABELS and first["Answers"] == 1
+    assert 0 < first["TopScore"] <= 1 and first["LowConfidence"] == int(first["TopScore"] < 0.5)
+    assert first["Latency"] > 0
+
+
+def test_an_error_answer_counts_as_an_error_of_its_kind_and_not_as_a_class(lines):
+    _, refused, _ = (line for line in lines if line["message"] != "ready")
+    assert refused["status"] == 422 and (refused["ClientErrors"], refused["ServerErrors"]) == (1, 0)
+    assert "prediction" not in refused and "Answers" not in check_embedded_metrics(refused)
+
+
+def test_dimensions_stay_few_each_combination_being_a_billed_metric(lines):
+    """The service alone, and the service with one of the model's labels: 1 + 10 combinations."""
+    dimension_sets = {tuple(dimensions) for line in lines if "_aws" in line
+                      for directive in line["_aws"]["CloudWatchMetrics"] for dimensions in directive["Dimensions"]}
+    assert dimension_sets == {("service",), ("service", "prediction")}
