@@ -23,8 +23,10 @@ from clothing.images import decode_image
 from clothing.settings import LAMBDA_MB_PER_VCPU, Settings, interpreter_threads
 
 RESERVED_SECONDS = 1.0  # of the function's remaining time, kept for decoding and inference
+ANSWER_SECONDS = 0.5  # of the same, kept for inference and the answer once the picture is decoded
+BODY_SLACK_BYTES = 64 * 1024  # JSON around a base64 image: braces, a field name, a data: prefix
 # An answer whose top score is under this is unsure: a rising share of them says the pictures sent have drifted
-# from what the model knows (the template's alarm watches it).
+# from what the model knows.
 LOW_CONFIDENCE = 0.5
 
 
@@ -36,8 +38,6 @@ def answer_metrics(started: float, status: int, top_score: float | None = None) 
         metrics |= {"TopScore": (round(top_score, 4), "None"), "LowConfidence": (int(top_score < LOW_CONFIDENCE),
                                                                                 "Count")}
     return metrics
-ANSWER_SECONDS = 0.5  # of the same, kept for inference and the answer once the picture is decoded
-BODY_SLACK_BYTES = 64 * 1024  # JSON around a base64 image: braces, a field name, a data: prefix
 
 
 class Answer(NamedTuple):

@@ -10,6 +10,7 @@ import sys
 import jsonschema
 import pytest
 
+from clothing.service import LOW_CONFIDENCE
 from tests.conftest import IMAGES, LABELS, ROOT
 
 # The specification's structure of the "_aws" member.
@@ -84,7 +85,7 @@ def test_a_classified_answer_counts_its_class_latency_confidence_and_cold_start(
                                                   "LowConfidence", "ColdStart", "Answers"}
     assert (first["ColdStart"], warm["ColdStart"]) == (1, 0)
     assert first["prediction"] in LABELS and first["Answers"] == 1
-    assert 0 < first["TopScore"] <= 1 and first["LowConfidence"] == int(first["TopScore"] < 0.5)
+    assert 0 < first["TopScore"] <= 1 and first["LowConfidence"] == int(first["TopScore"] < LOW_CONFIDENCE)
     assert first["Latency"] > 0
 
 
