@@ -86,7 +86,7 @@ test-torch: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready
 
 test-keras: $(CONVERT_VENV)/.ready $(VENV)/.ready
 	@scripts/timed "Keras conversion tests" $(CONVERT_VENV)/bin/python -m pytest -p no:anyio \
-		conversion/tests/test_convert.py
+		conversion/tests/test_convert.py conversion/tests/test_input_scaling.py
 
 lint: $(VENV)/.ready $(CHECKOV_VENV)/.ready ## ruff, hadolint, cfn-lint, openapi-spec-validator, and checkov's security checks of the template and the Dockerfile
 	$(VENV)/bin/ruff check .

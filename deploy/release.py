@@ -100,7 +100,7 @@ def release(root: Path, argv: list[str], run=subprocess.run) -> None:
     if guided:
         # The answers are saved and a change set made, but not executed: what runs is deployed below.
         run([*SAM, "deploy", "--guided", "--no-execute-changeset", *config, *rest,
-                        *overrides({**given, "Architecture": built_for})], cwd=root, check=True)
+             *overrides({**given, "Architecture": built_for})], cwd=root, check=True)
         parameters = {**saved_parameters(root, args.config_file, args.config_env), **given}
         if architecture_of(parameters, template) != built_for:
             built_for = build_and_check(root, template, parameters, run)
