@@ -12,6 +12,9 @@ WORK = ROOT / "training" / "work"  # caches and checkpoints; not tracked
 ARCHITECTURE = "efficientnet-lite1"  # lite0 (224 px) and lite2 (260 px) also install from PyPI
 INPUT_SIZE = 240  # the model is built for this size: its "same" padding is fixed from it
 SEED = 7  # of the shipped run; other seeds go to other folders (see run_dir)
+# A run repeats bit for bit with the same seed, data and thread count: on the CPU, how a sum is split among
+# threads changes its last bits, and training carries them on. The count is saved in each checkpoint.
+THREADS = 2
 
 EPOCHS = 10
 BATCH_SIZE = 32

@@ -28,10 +28,14 @@ from training import config, corrections, data
 from training.model import build, load_trained_network
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, threads: int = config.THREADS) -> None:
+    """Every random choice from ``seed``, and only deterministic kernels on ``threads`` threads, so that a
+    run can be made again exactly (config.THREADS)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
 
 
 def to_tensor(pixels: np.ndarray, prepare: InputPreparer) -> torch.Tensor:
@@ -119,8 +123,8 @@ def targets(labels: torch.Tensor, images: torch.Tensor, teachers: list[torch.nn.
 def train(work: Path, seed: int, epochs: int = config.EPOCHS, limit: int = 0,
           architecture: str = config.ARCHITECTURE, input_size: int = config.INPUT_SIZE,
           teachers: Sequence[Path] = (), aspect_range: float = config.CROP_ASPECT_RANGE,
-          corrections_file: Path | None = corrections.CORRECTIONS) -> dict:
-    seed_everything(seed)
+          corrections_file: Path | None = corrections.CORRECTIONS, threads: int = config.THREADS) -> dict:
+    seed_everything(seed, threads)
     work.mkdir(parents=True, exist_ok=True)
     train_file, val_file = data.prepare(input_size, limit=limit)
     train_set, val_set = np.load(train_file), np.load(val_file)
@@ -185,7 +189,7 @@ def train(work: Path, seed: int, epochs: int = config.EPOCHS, limit: int = 0,
             source = model if weights == "raw" else ema.module
             torch.save({"model": source.state_dict(), "accuracy": best_here, "epoch": epoch,
                         "weights": weights, "architecture": architecture,
-                        "input_size": input_size}, work / "best.pt")
+                        "input_size": input_size, "seed": seed, "threads": threads}, work / "best.pt")
         state["epoch"] = epoch
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(), "generator": generator.get_state(),
@@ -209,7 +213,9 @@ if __name__ == "__main__":
     parser.add_argument("--corrections", type=Path, default=corrections.CORRECTIONS,
                         help="reviewed label corrections for the training split (--no-corrections: none)")
     parser.add_argument("--no-corrections", dest="corrections", action="store_const", const=None)
+    parser.add_argument("--threads", type=int, default=config.THREADS,
+                        help="CPU threads; a run repeats bit for bit only with the same count")
     args = parser.parse_args()
     work = args.work or config.run_dir(args.seed)
     train(work, args.seed, args.epochs, args.limit, args.architecture, args.input_size, args.teacher,
-          args.aspect_range, args.corrections)
+          args.aspect_range, args.corrections, args.threads)

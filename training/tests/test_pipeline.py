@@ -148,3 +148,14 @@ def test_a_run_learns_from_the_scores_of_finished_runs(work):
     assert (taught - labelled).abs().max() > 0.01  # the teacher's scores moved the target
     with pytest.raises(ValueError, match="input size"):
         train.load_teachers([work / "teacher"], config.ARCHITECTURE, 256)
+
+
+def test_a_run_repeats_bit_for_bit_with_its_seed_and_threads(work):
+    """The shipped checkpoint can be made again exactly (config.THREADS); another seed makes other weights."""
+    weights = []
+    for name, seed in (("first", 3), ("again", 3), ("other", 4)):
+        train.train(work / name, seed=seed, epochs=1, limit=2)
+        weights.append(torch.load(work / name / "best.pt", weights_only=False)["model"])
+    first, again, other = weights
+    assert all(torch.equal(first[key], again[key]) for key in first)
+    assert not all(torch.equal(first[key], other[key]) for key in first)
