@@ -11,7 +11,7 @@ RUN pip install --no-cache-dir -r "${LAMBDA_TASK_ROOT}/requirements.txt" && \
     rm -rf "$site/ai_edge_litert/libLiteRtWebGpuAccelerator.so" "$site/ai_edge_litert/tools" \
           "$site/ai_edge_litert/vendors" "$site/ai_edge_litert/aot"
 
-COPY lambda_function.py clothing_model.tflite clothing_model.json ${LAMBDA_TASK_ROOT}/
+COPY lambda_function.py clothing_model.tflite clothing_model.json clothing_model.reference.json ${LAMBDA_TASK_ROOT}/
 COPY clothing/ ${LAMBDA_TASK_ROOT}/clothing/
 # Lambda's file system is read-only: without this, every cold start compiles the code again.
 RUN python -m compileall -q "${LAMBDA_TASK_ROOT}"

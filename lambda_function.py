@@ -27,7 +27,8 @@ from clothing.logs import json_logger
 from clothing.service import Service
 from clothing.settings import Settings
 
-logger, invocation = json_logger("clothing-classifier", metrics=True)  # CloudWatch metrics from each answer
+# CloudWatch metrics from each answer, under the function's name: two stacks in one account keep theirs apart.
+logger, invocation = json_logger(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "clothing-classifier"), metrics=True)
 service = Service(Settings.from_environment(), logger)
 if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":  # SnapStart=on: see clothing.snapstart
     from clothing import snapstart

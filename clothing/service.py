@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from clothing.addresses import AddressPolicy
 from clothing.classifier import Classifier
-from clothing.errors import ClothingError, ImageTooLarge, UpstreamTimeout
+from clothing.errors import ClothingError, ImageTooLarge, UpstreamError, UpstreamTimeout
 from clothing.events import JSON_HEADERS, Request, check_method, error_body, parse_body
 from clothing.fetch import Fetcher
 from clothing.images import decode_image
@@ -32,8 +32,10 @@ LOW_CONFIDENCE = 0.5
 
 def answer_metrics(started: float, status: int, top_score: float | None = None) -> dict[str, tuple[float, str]]:
     """What each answer adds to the function's CloudWatch metrics (clothing.logs writes them)."""
+    upstream = status in (UpstreamError.status, UpstreamTimeout.status)  # the image host's failure, not ours
     metrics = {"Latency": (round((time.perf_counter() - started) * 1000, 1), "Milliseconds"),
-               "ServerErrors": (int(status >= 500), "Count"), "ClientErrors": (int(400 <= status < 500), "Count")}
+               "ServerErrors": (int(status >= 500 and not upstream), "Count"),
+               "UpstreamErrors": (int(upstream), "Count"), "ClientErrors": (int(400 <= status < 500), "Count")}
     if top_score is not None:
         metrics |= {"TopScore": (round(top_score, 4), "None"), "LowConfidence": (int(top_score < LOW_CONFIDENCE),
                                                                                 "Count")}

@@ -3,12 +3,13 @@
 Wherever the source's two best scores are more than ``MAX_SCORE_DIFFERENCE``
 apart, the converted model must give the same top answer (closer than that, a
 flip is rounding); and no score may move by more than ``MAX_SCORE_DIFFERENCE``.
-Plain NumPy, so that every environment can import it.
+Plain NumPy, so that every environment can import it. The pre-traffic check of a deploy compares a new
+version's answers with the conversion's by the same rule (``clothing.reference``).
 """
 
 import numpy as np
 
-MAX_SCORE_DIFFERENCE = 0.02
+from clothing.reference import MAX_SCORE_DIFFERENCE
 
 
 def disagreement(reference: np.ndarray, converted: np.ndarray) -> tuple[int, float, bool]:

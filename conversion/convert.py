@@ -36,6 +36,7 @@ import numpy as np
 from clothing.classifier import Classifier, metadata_path, two_labels, write_metadata
 from clothing.images import RESIZES, SCALINGS, InputPreparer, decode_image
 from clothing.labels import CLASSES
+from clothing.reference import reference_path, write_reference
 from clothing.settings import DEFAULTS, interpreter_threads
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
 from conversion.scaling import choose_scaling
@@ -43,6 +44,7 @@ from conversion.source import ConversionError, Source, first_line
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_PICTURES = 64
+REFERENCE_PICTURES = 10  # of the check pictures, kept with their answers for a deploy's pre-traffic check
 # A binary classifier's logit beyond this makes a probability float32 cannot tell from 0 or 1: a one-output
 # model whose typical output is larger, and that ends in no sigmoid, is not the logit of a classifier.
 MAX_TYPICAL_LOGIT = 50.0
@@ -104,6 +106,23 @@ def check_pictures(check_dir: Path | None) -> list[Path]:
         if folder == check_dir:
             raise ConversionError(f"{check_dir}: no JPEG, PNG, WebP, GIF or BMP pictures to check with")
     raise ConversionError("no pictures to check the conversion with: give --check-dir")
+
+
+def reference_pictures(pictures: list[Path], size: int) -> dict[str, bytes]:
+    """A few check pictures, spread over them, as JPEGs of the model's input size: small enough to travel in
+    the reference file (clothing.reference)."""
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    chosen = {}
+    for picture in pictures[::max(1, len(pictures) // REFERENCE_PICTURES)][:REFERENCE_PICTURES]:
+        with Image.open(picture) as image:
+            smaller = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+        encoded = io.BytesIO()
+        smaller.save(encoded, "JPEG", quality=90)
+        chosen[picture.name] = encoded.getvalue()
+    return chosen
 
 
 def is_probabilities(scores: np.ndarray) -> bool:
@@ -177,7 +196,16 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
                               "per label is needed")
     kind = output_kind(raw, labels, source.ends_in_sigmoid)
     add_softmax = kind == "probabilities" and not is_probabilities(raw)
-    reference = two_labels(raw, kind) if kind != "probabilities" else softmax(raw) if add_softmax else raw
+
+    def answered(raw: np.ndarray) -> np.ndarray:
+        """The framework's scores as the function answers them: probabilities, one per label."""
+        return two_labels(raw, kind) if kind != "probabilities" else softmax(raw) if add_softmax else raw
+
+    reference = answered(raw)
+    kept = reference_pictures(pictures, size)
+    kept_inputs = [InputPreparer(size, scaling, resize)(decode_image(data, size)) for data in kept.values()]
+    kept_reference = answered(np.concatenate([np.asarray(source.scores(batch), dtype=np.float32)
+                                              for batch in kept_inputs]))
     flatbuffer = source.to_tflite(size, add_softmax, float16)
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +225,11 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
             converted.append(classifier.scores(batch))
             invoke.append(time.perf_counter() - started)
         largest = check_agreement(reference, np.stack(converted), source.framework)
+        check_agreement(kept_reference, np.stack([classifier.scores(batch) for batch in kept_inputs]),
+                        source.framework)
+        write_reference(staged, kept, [dict(zip(labels, row, strict=True)) for row in kept_reference],
+                        source.framework)
+        os.replace(reference_path(staged), reference_path(out))
         os.replace(metadata_path(staged), metadata_path(out))
         os.replace(staged, out)
     return {"pictures": len(pictures), "megabytes": out.stat().st_size / 1e6, "largest_difference": largest,

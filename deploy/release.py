@@ -27,6 +27,9 @@ from samtranslator.yaml_helper import yaml_parse
 SAM = [sys.executable, "-m", "samcli"]
 # Docker's names for Lambda's architectures (an image's "Architecture" as `docker image inspect` prints it).
 DOCKER_ARCHITECTURES = {"x86_64": "amd64", "arm64": "arm64"}
+# A gradual Rollout's pre-traffic check is named CodeDeployHook_<stack> (template.yaml), and a function's name
+# holds at most 64 characters.
+HOOK_PREFIX, MAX_FUNCTION_NAME = "CodeDeployHook_", 64
 
 
 class Refused(Exception):
@@ -56,8 +59,21 @@ def overrides(parameters: dict[str, str]) -> list[str]:
 
 def image_tag(template: dict) -> str:
     """The tag sam build gives the function's image: its DockerTag under the function's logical id."""
-    [(name, function)] = [(n, r) for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
-    return f"{name.lower()}:{function['Metadata'].get('DockerTag', 'latest')}"
+    return f"classifierfunction:{template['Resources']['ClassifierFunction']['Metadata'].get('DockerTag', 'latest')}"
+
+
+def check_stack_name(stack: str | None, parameters: dict[str, str], template: dict) -> None:
+    """Refuse a stack whose name would make the pre-traffic check's function name too long for Lambda."""
+    rollout = parameters.get("Rollout", template["Parameters"]["Rollout"]["Default"])
+    if rollout != "AllAtOnce" and stack and len(HOOK_PREFIX + stack) > MAX_FUNCTION_NAME:
+        raise Refused(f"Rollout={rollout} names its pre-traffic check {HOOK_PREFIX}<stack>, at most "
+                      f"{MAX_FUNCTION_NAME} characters: the stack name {stack!r} has {len(stack)}, at most "
+                      f"{MAX_FUNCTION_NAME - len(HOOK_PREFIX)} fit")
+
+
+def saved_stack_name(root: Path, config_file: str, config_env: str) -> str | None:
+    config = SamConfig(root, config_file)
+    return config.get_all(["deploy"], "parameters", config_env).get("stack_name") if config.exists() else None
 
 
 
@@ -90,18 +106,24 @@ def release(root: Path, argv: list[str], run=subprocess.run) -> None:
     parser.add_argument("--config-file", default=DEFAULT_CONFIG_FILE_NAME)
     parser.add_argument("--config-env", default=DEFAULT_ENV)
     parser.add_argument("--guided", "-g", action="store_true")
+    parser.add_argument("--stack-name")
     args, rest = parser.parse_known_args(argv)
+    rest = [*rest, "--stack-name", args.stack_name] if args.stack_name else rest
     given = CfnParameterOverridesType().convert(tuple(args.parameter_overrides), None, None)
     config = ["--config-file", args.config_file, "--config-env", args.config_env]
     template = template_of(root)
     guided = args.guided or not SamConfig(root, args.config_file).exists()
     parameters = {**saved_parameters(root, args.config_file, args.config_env), **given}
+    check_stack_name(args.stack_name or saved_stack_name(root, args.config_file, args.config_env), parameters,
+                     template)
     built_for = build_and_check(root, template, parameters, run)
     if guided:
         # The answers are saved and a change set made, but not executed: what runs is deployed below.
         run([*SAM, "deploy", "--guided", "--no-execute-changeset", *config, *rest,
              *overrides({**given, "Architecture": built_for})], cwd=root, check=True)
         parameters = {**saved_parameters(root, args.config_file, args.config_env), **given}
+        check_stack_name(args.stack_name or saved_stack_name(root, args.config_file, args.config_env), parameters,
+                         template)
         if architecture_of(parameters, template) != built_for:
             built_for = build_and_check(root, template, parameters, run)
     # Architecture named outright: a stack's previous value would otherwise stand where none is given.

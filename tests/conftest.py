@@ -183,35 +183,44 @@ class Served:
 
     function_url: str
     api_url: str
+    process: subprocess.Popen
 
 
-@pytest.fixture(scope="session")
-def served():
-    """`make serve`'s script on free ports; prints the time from the emulator listening to the first answer."""
-    import requests
-
+@contextmanager
+def serving(**variables: str) -> Iterator[Served]:
+    """`make serve`'s script on free ports, with ``variables`` added to its environment (MODEL_PATH, say)."""
     from scripts.serve import free_port, wait_for_port
 
     port, api_port = free_port(), free_port()
-    env = {**os.environ, "ALLOW_PRIVATE_URLS": "true", "PORT": str(port), "API_PORT": str(api_port)}
+    env = {**os.environ, "ALLOW_PRIVATE_URLS": "true", "PORT": str(port), "API_PORT": str(api_port), **variables}
     env.pop("API_KEY", None)
     process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py")], env=env,
                                start_new_session=True)  # a free runtime API port: serve.py picks one
     try:
         wait_for_port(port, process, timeout=600)
-        listening = time.monotonic()
-        function_url = f"http://127.0.0.1:{port}"
-        picture = base64.b64encode((IMAGES / "pants-1.jpg").read_bytes()).decode()
-        first = requests.post(function_url + "/2015-03-31/functions/function/invocations",
-                              json={"image": picture}, timeout=60)
-        print(f"\nfirst answer {1000 * (time.monotonic() - listening):.0f} ms after the emulator listened "
-              f"(status {first.status_code})")
-        wait_for_port(api_port, process, timeout=60)
-        yield Served(function_url, f"http://127.0.0.1:{api_port}")
+        yield Served(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{api_port}", process)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
         shutil.rmtree(ROOT / "build" / f"task-{port}", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def served():
+    """`make serve` as it starts; prints the time from the emulator listening to the first answer."""
+    import requests
+
+    from scripts.serve import wait_for_port
+
+    with serving() as started:
+        listening = time.monotonic()
+        picture = base64.b64encode((IMAGES / "pants-1.jpg").read_bytes()).decode()
+        first = requests.post(started.function_url + "/2015-03-31/functions/function/invocations",
+                              json={"image": picture}, timeout=60)
+        print(f"\nfirst answer {1000 * (time.monotonic() - listening):.0f} ms after the emulator listened "
+              f"(status {first.status_code})")
+        wait_for_port(int(started.api_url.rsplit(":", 1)[1]), started.process, timeout=60)
+        yield started
 
 
 @pytest.fixture

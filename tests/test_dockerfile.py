@@ -25,7 +25,8 @@ def test_the_projects_dockerfile_gives_its_files_and_the_handler_of_its_cmd():
     image = read_image(ROOT / "Dockerfile")
     assert image.handler == "lambda_function.lambda_handler"
     assert {copy.destination for copy in image.copies} >= {
-        "lambda_function.py", "clothing_model.tflite", "clothing_model.json", "clothing", "requirements.txt"}
+        "lambda_function.py", "clothing_model.tflite", "clothing_model.json", "clothing_model.reference.json",
+        "clothing", "requirements.txt"}
 
 
 def test_continuations_json_form_globs_and_destinations_are_honoured(tmp_path):

@@ -43,12 +43,14 @@ def small_split(tmp_path):
 
 
 def model_copy(folder: Path, name: str, **settings) -> Path:
-    """The shipped model under another name, its settings file beside it with ``settings`` added."""
+    """The shipped model under another name, its settings file beside it with ``settings`` added, and a reference
+    file naming the folder."""
     folder.mkdir(exist_ok=True)
     path = folder / f"{name}.tflite"
     shutil.copy(ROOT / "clothing_model.tflite", path)
     shipped = json.loads((ROOT / "clothing_model.json").read_text())
     path.with_suffix(".json").write_text(json.dumps({**shipped, **settings}))
+    path.with_suffix(".reference.json").write_text(json.dumps({"source": folder.name, "pictures": []}))
     return path
 
 
@@ -79,3 +81,4 @@ def test_promote_keeps_the_shipped_model_unless_the_new_one_is_surely_better_or_
     assert forced.returncode == 0, forced.stderr
     assert f"{new} replaced {shipped} (--force)" in forced.stdout
     assert shipped.with_suffix(".json").read_text() == new.with_suffix(".json").read_text()
+    assert json.loads(shipped.with_suffix(".reference.json").read_text())["source"] == "new"  # it travels too

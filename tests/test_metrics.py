@@ -6,11 +6,12 @@ import base64
 import json
 import subprocess
 import sys
+import time
 
 import jsonschema
 import pytest
 
-from clothing.service import LOW_CONFIDENCE
+from clothing.service import LOW_CONFIDENCE, answer_metrics
 from tests.conftest import IMAGES, LABELS, ROOT
 
 # The specification's structure of the "_aws" member.
@@ -81,8 +82,8 @@ def test_every_answer_is_a_valid_embedded_metric_line(lines):
 
 def test_a_classified_answer_counts_its_class_latency_confidence_and_cold_start(lines):
     first, _, warm = (line for line in lines if line["message"] != "ready")
-    assert set(check_embedded_metrics(first)) == {"Latency", "ServerErrors", "ClientErrors", "TopScore",
-                                                  "LowConfidence", "ColdStart", "Answers"}
+    assert set(check_embedded_metrics(first)) == {"Latency", "ServerErrors", "UpstreamErrors", "ClientErrors",
+                                                  "TopScore", "LowConfidence", "ColdStart", "Answers"}
     assert (first["ColdStart"], warm["ColdStart"]) == (1, 0)
     assert first["prediction"] in LABELS and first["Answers"] == 1
     assert 0 < first["TopScore"] <= 1 and first["LowConfidence"] == int(first["TopScore"] < LOW_CONFIDENCE)
@@ -91,7 +92,8 @@ def test_a_classified_answer_counts_its_class_latency_confidence_and_cold_start(
 
 def test_an_error_answer_counts_as_an_error_of_its_kind_and_not_as_a_class(lines):
     _, refused, _ = (line for line in lines if line["message"] != "ready")
-    assert refused["status"] == 422 and (refused["ClientErrors"], refused["ServerErrors"]) == (1, 0)
+    assert refused["status"] == 422
+    assert (refused["ClientErrors"], refused["ServerErrors"], refused["UpstreamErrors"]) == (1, 0, 0)
     assert "prediction" not in refused and "Answers" not in check_embedded_metrics(refused)
 
 
@@ -100,3 +102,12 @@ def test_dimensions_stay_few_each_combination_being_a_billed_metric(lines):
     dimension_sets = {tuple(dimensions) for line in lines if "_aws" in line
                       for directive in line["_aws"]["CloudWatchMetrics"] for dimensions in directive["Dimensions"]}
     assert dimension_sets == {("service",), ("service", "prediction")}
+
+
+@pytest.mark.parametrize(("status", "server", "upstream", "client"),
+                         [(500, 1, 0, 0), (502, 0, 1, 0), (504, 0, 1, 0), (413, 0, 0, 1), (200, 0, 0, 0)])
+def test_an_image_hosts_failure_is_counted_apart_from_the_functions_own(status, server, upstream, client):
+    """The rollback's alarms count the function's own failures: an image host's 502 or 504 is not one."""
+    metrics = answer_metrics(time.perf_counter(), status)
+    assert (metrics["ServerErrors"][0], metrics["UpstreamErrors"][0], metrics["ClientErrors"][0]) == (
+        server, upstream, client)

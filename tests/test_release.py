@@ -62,7 +62,11 @@ class Sam:
 
 
 def platforms(engine) -> list[str]:
-    return [build["platform"] for build in engine.builds]
+    """The platform of each build of the function's image (sam build also builds the pre-traffic check's image
+    from the same Dockerfile, for the same platform)."""
+    assert {build["platform"] for build in engine.builds if build["t"].startswith("pretrafficcheck:")} <= {
+        build["platform"] for build in engine.builds if build["t"] == TAG}
+    return [build["platform"] for build in engine.builds if build["t"] == TAG]
 
 
 def test_a_plain_sam_build_ignores_the_architecture_a_guided_deploy_saved(engine, project):
@@ -131,3 +135,18 @@ def test_an_image_of_another_architecture_is_refused_in_one_line_before_any_push
     error = capsys.readouterr().err.strip()
     assert error == (f"make deploy: the image {TAG} is built for amd64, but the function runs on arm64: nothing "
                      "was pushed; run make deploy again to build it anew")
+
+
+def test_a_gradual_rollout_refuses_a_stack_name_too_long_for_its_hook_before_building(engine, project, capsys):
+    """The pre-traffic check is the function CodeDeployHook_<stack>, and Lambda takes names of 64 characters."""
+    save_deploy_parameters(project, 'Rollout="Canary10Percent5Minutes"')
+    sam = Sam()
+    long_name = "s" * 50
+    assert release.main(["--stack-name", long_name], root=project, run=sam) == 1
+    assert (engine.builds, sam.deploys) == ([], [])
+    assert capsys.readouterr().err.strip() == (
+        f"make deploy: Rollout=Canary10Percent5Minutes names its pre-traffic check CodeDeployHook_<stack>, at most "
+        f"64 characters: the stack name {long_name!r} has 50, at most 49 fit")
+    release.release(project, ["--stack-name", "s" * 49], run=sam)  # one fewer fits
+    assert "--stack-name" in sam.deploys[0] and "s" * 49 in sam.deploys[0]
+    release.release(project, ["--stack-name", long_name, "--parameter-overrides", "Rollout=AllAtOnce"], run=sam)

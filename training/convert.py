@@ -22,10 +22,12 @@ from ai_edge_quantizer import quantizer, recipe
 from tqdm import tqdm
 
 from clothing.classifier import Classifier, write_metadata
-from clothing.images import InputPreparer
+from clothing.images import InputPreparer, decode_image
 from clothing.labels import CLASSES
+from clothing.reference import write_reference
 from conversion import pytorch
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
+from conversion.convert import reference_pictures
 from conversion.float16 import float16_recipe
 from conversion.source import ConversionError
 from training import config, data
@@ -106,6 +108,17 @@ def check_agreement(reference: np.ndarray, converted: np.ndarray) -> tuple[int, 
     return disagreements, max_difference
 
 
+def write_pytorch_reference(model: torch.nn.Module, logits: bool, size: int, ship_to: Path) -> None:
+    """PyTorch's answers to a few validation pictures beside the shipped model, for a deploy's pre-traffic
+    check (clothing.reference)."""
+    kept = reference_pictures(data.list_images(config.DATASET / "validation")[0], size)
+    inputs = np.concatenate([InputPreparer(size)(decode_image(picture, size)) for picture in kept.values()])
+    with torch.no_grad():
+        scores = model(torch.from_numpy(inputs).permute(0, 3, 1, 2))
+        scores = (torch.softmax(scores, dim=-1) if logits else scores).numpy()
+    write_reference(ship_to, kept, [dict(zip(CLASSES, row, strict=True)) for row in scores], "PyTorch")
+
+
 def convert(checkpoints: list[Path], limit: int = 0, ship_to: Path = config.MODEL_FILE, mirror: bool = False,
             work: Path | None = None) -> dict:
     """Exports, checks and ships the network; its variants and report go to ``work`` (default: the first run's)."""
@@ -139,6 +152,7 @@ def convert(checkpoints: list[Path], limit: int = 0, ship_to: Path = config.MODE
             check_agreement(reference, scores)
     shutil.copyfile(paths[SHIPPED_VARIANT], ship_to)
     write_metadata(ship_to, settings_of(saved))
+    write_pytorch_reference(model, logits, saved["input_size"], ship_to)
     print(f"shipped the {SHIPPED_VARIANT} variant as {ship_to}")
     (work / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

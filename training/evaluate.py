@@ -9,7 +9,7 @@ fresh process per model, with MODEL_PATH set as a deployment would) and prints
 accuracy, per-class precision and recall, and the confusion matrix, which it
 also draws to ``docs/confusion_matrix.png``. ``--against`` adds McNemar's exact
 test and a paired bootstrap interval of the accuracy difference (training/paired.py).
-``--promote`` moves NEW and its settings file into the shipped model's place
+``--promote`` moves NEW, its settings and its reference answers into the shipped model's place
 only when it is better beyond noise, and otherwise says so in one line and
 exits 1; ``--force`` replaces it anyway.
 """
@@ -29,6 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from clothing.classifier import metadata_path  # noqa: E402
 from clothing.labels import CLASSES  # noqa: E402
+from clothing.reference import reference_path  # noqa: E402
 from training import config, paired  # noqa: E402
 from training.data import list_images  # noqa: E402
 
@@ -103,8 +104,10 @@ def shown(path: Path) -> str:
 
 
 def promote(candidate: Path, shipped: Path = config.MODEL_FILE) -> None:
-    """The candidate and its settings file into the shipped model's place, each copied whole, then moved."""
-    for source, target in ((Path(metadata_path(candidate)), Path(metadata_path(shipped))), (candidate, shipped)):
+    """The candidate, its settings and its reference answers into the shipped model's place, each copied whole,
+    then moved."""
+    for source, target in ((Path(reference_path(candidate)), Path(reference_path(shipped))),
+                           (Path(metadata_path(candidate)), Path(metadata_path(shipped))), (candidate, shipped)):
         staged = target.with_name(f".{target.name}.new")
         shutil.copyfile(source, staged)
         os.replace(staged, target)
