@@ -37,7 +37,7 @@ ENVIRONMENTS := $(VENV)/.ready $(GCF_VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT
 	$(NODE_TOOLS) $(ARM64)
 
 .PHONY: help serve classify test test-serving test-limits test-torch test-keras environments lint model convert inspect bench deploy destroy cost \
-	package-gcf package-azure serve-gcf classify-bucket prune
+	package-gcf package-azure serve-gcf classify-bucket prune watch
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -135,6 +135,9 @@ deploy: $(VENV)/.ready ## build the image for the function's architecture and de
 
 classify-bucket: $(VENV)/.ready ## start the deployed catalog workflow over CatalogBucket's pictures (ARGS="--stack NAME --wait")
 	@$(VENV)/bin/python -m deploy.classify_bucket $(ARGS)
+
+watch: $(VENV)/.ready ## the deployed function's last hour from CloudWatch: answers per class, latency percentiles, errors, alarms (ARGS="--hours 24")
+	@$(VENV)/bin/python -m deploy.watch $(ARGS)
 
 prune: $(VENV)/.ready ## delete the function's versions no alias points to, and their SnapStart snapshots (ARGS="--dry-run")
 	@$(VENV)/bin/python -m deploy.prune $(ARGS)

@@ -21,14 +21,19 @@ an instance, as here, one request at a time).
 """
 
 import argparse
+import json
 import math
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 from clothing.settings import LAMBDA_MB_PER_VCPU
 from deploy.prices import (
     APIS,
     AZURE_FREE_EXECUTIONS,
     AZURE_FREE_GB_SECONDS,
+    CLOUDWATCH_FREE_ALARM_METRICS,
+    CLOUDWATCH_FREE_DASHBOARDS,
+    CLOUDWATCH_FREE_METRICS,
     FREE_GB_SECONDS,
     FREE_REQUESTS,
     GOOGLE_FREE_GIB_SECONDS,
@@ -38,6 +43,7 @@ from deploy.prices import (
     Prices,
 )
 
+SETTINGS = Path(__file__).resolve().parent.parent / "clothing_model.json"  # the labels, one Answers metric each
 HTTP_API_STEP_KB = 512  # an HTTP API request is metered in 512 KB steps (API Gateway's pricing page)
 MONTH_SECONDS = 30 * 24 * 3600
 # With SnapStart, a new instance is billed for its Billed Restore Duration: loading the runtime and running the
@@ -47,6 +53,15 @@ MONTH_SECONDS = 30 * 24 * 3600
 # `python -m benchmarks.startup` measures it (126 ms), rounded up; on Lambda, the image's first pull adds to it.
 ASSUMED_BILLED_RESTORE_MS = 100
 MEASURED_INIT_MS = 130
+
+# What the template's monitoring makes (template.yaml, clothing/logs.py): seven metrics under the function's name
+# (Latency, ServerErrors, UpstreamErrors, ClientErrors, TopScore, LowConfidence, ColdStart) and Answers for each
+# label; four alarms reading five metrics (the API's reads two); one dashboard. The metrics' members and
+# directive add about 715 bytes to an answer's log line (tests/test_cost.py measures a real line).
+SERVICE_METRICS = 7
+ALARM_METRICS = 5
+DASHBOARDS = 1
+METRIC_BYTES_PER_ANSWER = 715
 
 GOOGLE_BILLING_STEP_MS = 100
 AZURE_MINIMUM_MS = 1000
@@ -92,6 +107,16 @@ class StartBill(Bill):
 
 
 @dataclass(frozen=True)
+class MonitoringBill(Bill):
+    """The template's metrics, alarms and dashboard, and the log bytes the metrics add to the answers."""
+
+    metrics: float
+    alarms: float
+    dashboard: float
+    logs: float
+
+
+@dataclass(frozen=True)
 class CatalogBill(Bill):
     lambda_: float
     step_functions: float
@@ -130,6 +155,19 @@ def start_bill(memory_mb: int, cold_starts: int, architecture: str = "x86_64", s
         cache=gb * MONTH_SECONDS * prices.snapstart_cache_gb_second if snapstart else 0.0,
         restores=cold_starts * gb * prices.snapstart_restore_gb if snapstart else 0.0,
     )
+
+
+def monitoring_bill(requests: int, labels: int, free_tier: bool = True, prices: Prices = PRICES) -> MonitoringBill:
+    """A month of the template's monitoring; with ``free_tier``, CloudWatch's allowances as if nothing else in the
+    account used them. Log ingestion is priced in full: its 5 GB a month are shared with every other log line."""
+    metrics, alarms, dashboards = SERVICE_METRICS + labels, ALARM_METRICS, DASHBOARDS
+    if free_tier:
+        metrics = max(0, metrics - CLOUDWATCH_FREE_METRICS)
+        alarms = max(0, alarms - CLOUDWATCH_FREE_ALARM_METRICS)
+        dashboards = max(0, dashboards - CLOUDWATCH_FREE_DASHBOARDS)
+    return MonitoringBill(metrics=metrics * prices.custom_metric_month, alarms=alarms * prices.alarm_metric_month,
+                          dashboard=dashboards * prices.dashboard_month,
+                          logs=requests * METRIC_BYTES_PER_ANSWER / 1e9 * prices.logs_ingested_gb)
 
 
 def snapstart_break_even(memory_mb: int, architecture: str = "x86_64", init_ms: float = MEASURED_INIT_MS,
@@ -247,6 +285,19 @@ def print_starts(memory: int, duration: float, args: argparse.Namespace, prices:
               f"instance kept warm up to {provisioned_above:,.0f} cold starts a month.")
 
 
+def print_monitoring(args: argparse.Namespace, prices: Prices) -> None:
+    labels = len(json.loads(SETTINGS.read_text())["labels"])
+    print(f"\nThe template's monitoring for {args.requests:,} answers a month: {SERVICE_METRICS + labels} custom "
+          f"metrics ({labels} labels), {ALARM_METRICS} alarm metrics, {DASHBOARDS} dashboard, "
+          f"{METRIC_BYTES_PER_ANSWER} bytes of metrics in each answer's log line")
+    print("| CloudWatch | metrics | alarms | dashboard | log ingestion | total |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, free in (("list price", False), ("after the free tier", True)):
+        bill = monitoring_bill(args.requests, labels, free, prices)
+        print(f"| {name} | ${bill.metrics:,.2f} | ${bill.alarms:,.2f} | ${bill.dashboard:,.2f} | "
+              f"${bill.logs:,.2f} | ${bill.total:,.2f} |")
+
+
 def amounts(bill: MonthBill, requests: int) -> str:
     """A bill's table cells: compute, requests, API Gateway, total, and the price of 1,000 requests."""
     return (f"${bill.compute:,.2f} | ${bill.requests:,.2f} | ${bill.api:,.2f} | ${bill.total:,.2f} | "
@@ -319,6 +370,7 @@ def main(argv: list[str] | None = None) -> None:
                                 args.request_kb)
             print(f"| {memory} MB | {duration:g} ms | {arch} | {amounts(bill, args.requests)} |")
     print_starts(args.memory[0], durations[0], args, prices)
+    print_monitoring(args, prices)
     print(f"\nThe same {args.requests:,} requests on each platform, at about one vCPU "
           f"(list prices as deploy/prices.py dates them)")
     print("| platform | duration | compute | requests | API Gateway | total | per 1,000 |")

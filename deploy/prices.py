@@ -31,6 +31,13 @@ class Prices:
     s3_thousand_gets: float = 0.0004
     s3_thousand_lists: float = 0.005
     s3_thousand_puts: float = 0.005
+    # Amazon CloudWatch, US East (N. Virginia), first tier: https://aws.amazon.com/cloudwatch/pricing/
+    # (2026-12-04): a custom metric per month (each name and dimension values: the answers' log lines make them),
+    # a standard-resolution alarm per metric it reads, a dashboard per month, and log ingestion per GB.
+    custom_metric_month: float = 0.30
+    alarm_metric_month: float = 0.10
+    dashboard_month: float = 3.00
+    logs_ingested_gb: float = 0.50
     # Google Cloud Run functions, request-based billing, tier 1 regions: https://cloud.google.com/run/pricing
     # (2025).
     google_vcpu_second: float = 0.000024
@@ -60,5 +67,8 @@ FREE_REQUESTS = 1_000_000
 GOOGLE_FREE_VCPU_SECONDS = 180_000
 GOOGLE_FREE_GIB_SECONDS = 360_000
 GOOGLE_FREE_REQUESTS = 2_000_000
+CLOUDWATCH_FREE_METRICS = 10  # an account's, shared with everything else it runs
+CLOUDWATCH_FREE_ALARM_METRICS = 10
+CLOUDWATCH_FREE_DASHBOARDS = 3
 AZURE_FREE_GB_SECONDS = 100_000
 AZURE_FREE_EXECUTIONS = 250_000

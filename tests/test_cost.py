@@ -77,7 +77,7 @@ def test_the_deploy_pages_snapstart_table_is_what_make_cost_prints():
     page = (ROOT / "docs" / "deploy.md").read_text()
     printed = subprocess.run([sys.executable, "-m", "deploy.cost", "--memory", "1769", "--duration-ms", "25",
                               "--cold-starts", "20000"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    table = printed[printed.index("Graviton and SnapStart"):printed.index("\n\nThe same")]
+    table = printed[printed.index("Graviton and SnapStart"):printed.index("\n\nThe template's monitoring")]
     assert table in page
 
 
@@ -156,3 +156,48 @@ def test_every_price_the_tool_uses_has_a_flag_that_changes_what_it_prints(price)
         if printed(*mode) != printed(*mode, flag, "7"):  # 7: no price's default
             return
     pytest.fail(f"{flag} changes nothing make cost prints")
+
+
+def test_the_monitoring_bill_counts_what_the_template_and_the_answers_make():
+    """The metric, alarm and dashboard counts make cost prices, from the template and from real log lines."""
+    import base64
+    import json
+
+    from samtranslator.yaml_helper import yaml_parse
+
+    from tests.conftest import IMAGES, LABELS
+    from tests.test_metrics import log_lines
+
+    events = [{"image": base64.b64encode(path.read_bytes()).decode()} for path in sorted(IMAGES.glob("*.jpg"))]
+    lines = [line for line in log_lines(*events) if "_aws" in line]
+    metrics = {(directive["Namespace"], metric["Name"], tuple((d, line[d]) for d in dimensions))
+               for line in lines for directive in line["_aws"]["CloudWatchMetrics"]
+               for dimensions in directive["Dimensions"] for metric in directive["Metrics"]}
+    predicted = {line["prediction"] for line in lines}
+    assert len(metrics) == cost.SERVICE_METRICS + len(predicted)  # one Answers metric for each class answered
+    assert len(LABELS) == 10
+    for line in lines:
+        names = [m["Name"] for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+        rest = {key: value for key, value in line.items() if key != "_aws" and key not in names}
+        assert abs(len(json.dumps(line)) - len(json.dumps(rest)) - cost.METRIC_BYTES_PER_ANSWER) <= 15
+    resources = yaml_parse((ROOT / "template.yaml").read_text())["Resources"].values()
+    alarms = [r["Properties"] for r in resources if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert sum(1 if "MetricName" in a else sum("MetricStat" in m for m in a["Metrics"]) for a in alarms) == \
+        cost.ALARM_METRICS
+    assert sum(r["Type"] == "AWS::CloudWatch::Dashboard" for r in resources) == cost.DASHBOARDS
+
+
+def test_the_monitoring_bill_worked_by_hand():
+    listed = cost.monitoring_bill(2_000_000, 10, free_tier=False)
+    assert (listed.metrics, listed.alarms, listed.dashboard) == pytest.approx((17 * 0.30, 5 * 0.10, 3.00))
+    assert listed.logs == pytest.approx(2_000_000 * 715 / 1e9 * 0.50)
+    free = cost.monitoring_bill(2_000_000, 10)
+    assert (free.metrics, free.alarms, free.dashboard, free.logs) == pytest.approx((7 * 0.30, 0, 0, listed.logs))
+
+
+def test_the_deploy_pages_monitoring_table_is_what_make_cost_prints():
+    page = (ROOT / "docs" / "deploy.md").read_text()
+    printed = subprocess.run([sys.executable, "-m", "deploy.cost", "--requests", "1000000"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    table = printed[printed.index("The template's monitoring"):printed.index("\n\nThe same")]
+    assert table in page

@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from clothing.classifier import metadata_path  # noqa: E402
 from clothing.labels import CLASSES  # noqa: E402
 from clothing.reference import reference_path  # noqa: E402
+from clothing.service import LOW_CONFIDENCE  # noqa: E402
 from training import config, paired  # noqa: E402
 from training.data import list_images  # noqa: E402
 
@@ -45,19 +46,22 @@ for line in sys.stdin:
     answer = lambda_function.lambda_handler({"image": base64.b64encode(open(line.strip(), "rb").read()).decode()})
     if "error" in answer:
         sys.exit(f"{line.strip()}: {answer['error']['message']}")
-    print(CLASSES.index(max(answer, key=answer.get)), flush=True)
+    best = max(answer, key=answer.get)
+    print(CLASSES.index(best), answer[best], flush=True)
 """
 
 
-def predict_split(split_dir: Path, model: Path = config.MODEL_FILE) -> tuple[np.ndarray, np.ndarray]:
-    """The split's labels, and ``model``'s answers through ``lambda_handler`` in a fresh process."""
+def predict_split(split_dir: Path, model: Path = config.MODEL_FILE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The split's labels, and ``model``'s answers through ``lambda_handler`` in a fresh process: the class
+    answered and its score."""
     paths, labels = list_images(split_dir)
     env = {**os.environ, "MODEL_PATH": str(model), "LOG_LEVEL": "ERROR"}
     result = subprocess.run([sys.executable, "-c", PREDICT], input="".join(f"{path}\n" for path in paths),
                             capture_output=True, text=True, env=env, cwd=config.ROOT)
     if result.returncode != 0:
         raise RuntimeError(f"{model}: {(result.stderr.strip().splitlines() or ['failed'])[-1]}")
-    return labels, np.array([int(line) for line in result.stdout.split()])
+    answers = [line.split() for line in result.stdout.splitlines()]
+    return labels, np.array([int(index) for index, _ in answers]), np.array([float(top) for _, top in answers])
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
@@ -130,11 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     for model in (args.model, args.against, args.promote):
         if model is not None and not (model.is_file() and Path(metadata_path(model)).is_file()):
             parser.error(f"{model}: no such model with its settings file ({Path(metadata_path(model)).name}) beside it")
-    labels, predictions = predict_split(args.split_dir, args.model)
+    labels, predictions, tops = predict_split(args.split_dir, args.model)
     print(report(confusion_matrix(labels, predictions)))
+    unsure = int((tops < LOW_CONFIDENCE).sum())
+    print(f"\nunsure answers (top score under {LOW_CONFIDENCE}): {unsure} of {len(tops)} "
+          f"({100 * unsure / len(tops):.1f}%), the share the template's drift alarm compares with")
     challenger = args.against or args.promote
     if challenger:
-        _, predictions_of_challenger = predict_split(args.split_dir, challenger)
+        _, predictions_of_challenger, _ = predict_split(args.split_dir, challenger)
         comparison = paired.compare(labels, predictions, predictions_of_challenger)
         print("", *paired.described(comparison, shown(args.model), shown(challenger)), sep="\n")
         if args.against:

@@ -7,9 +7,11 @@ runs it too. The function serves each result from the serving environment, and
 its answers are compared with ONNX Runtime's or PyTorch's.
 """
 
+import base64
 import json
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -20,6 +22,7 @@ from onnx import TensorProto, helper
 
 from clothing.images import InputPreparer, decode_image
 from clothing.labels import CLASSES
+from clothing.reference import differences, read_reference, reference_path
 from conversion.agreement import MAX_SCORE_DIFFERENCE
 from conversion.tests.serving import PICTURES, ROOT, run_convert, served
 
@@ -160,6 +163,25 @@ def test_the_homework_model_with_external_data_answers_both_labels_as_its_logit_
     assert 0.1 < (straight > 0.5).mean() < 0.9  # both answers occur
 
 
+def test_the_reference_answers_beside_the_model_are_the_frameworks_and_the_served_model_meets_them(tmp_path):
+    """What a deploy's pre-traffic check compares with (clothing.reference): ONNX Runtime's own answers."""
+    path = homework_model(tmp_path)
+    out = tmp_path / "hair.tflite"
+    result = run_convert(path, "--out", out, "--labels", "curly,straight", "--scaling", "torch", "--resize", "nearest")
+    assert result.returncode == 0, result.stderr
+    reference = read_reference(reference_path(out))
+    assert (reference["source"], len(reference["pictures"])) == ("ONNX Runtime", 10)
+    kept = [tmp_path / f"kept-{number}.jpg" for number in range(10)]
+    for picture, file in zip(reference["pictures"], kept, strict=True):
+        file.write_bytes(base64.b64decode(picture["image"]))
+    straight = 1 / (1 + np.exp(-onnx_runtime_scores(path, 200, kept, resize="nearest")[:, 0]))
+    expected = np.array([[picture["scores"]["curly"], picture["scores"]["straight"]]
+                         for picture in reference["pictures"]])
+    np.testing.assert_allclose(expected, np.stack([1 - straight, straight], axis=1), atol=1e-5)
+    for picture, answer in zip(reference["pictures"], served_scores(out, ("curly", "straight"), kept), strict=True):
+        assert differences(picture["scores"], {"curly": answer[0], "straight": answer[1]}) is None
+
+
 def test_a_binary_network_that_ends_in_a_sigmoid_answers_its_own_probability(tmp_path):
     path = save_onnx(Unseen(outputs=1, sigmoid=True), 96, tmp_path / "sigmoid.onnx", dynamo=False)
     out = tmp_path / "sigmoid.tflite"
@@ -283,7 +305,7 @@ def test_what_cannot_be_served_is_refused_in_one_line_and_nothing_is_written(tmp
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 1 and last.startswith("convert: ") and message in last, result.stderr
     assert "Traceback" not in result.stderr
-    assert not out.exists()
+    assert not out.exists() and not Path(reference_path(out)).exists()
 
 
 def inspected(path, python: str | None = None) -> dict[str, str]:
