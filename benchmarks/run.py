@@ -11,6 +11,7 @@ and the interpreter's invoke time. Prints a table and writes docs/benchmark.md.
 
 import argparse
 import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -72,6 +73,10 @@ def course_task_root() -> Path:
     task = BENCH / "course-task"
     task.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "benchmarks" / "course" / "lambda_function.py", task)
+    # The course's image pip-installs keras-image-helper beside its handler; this project's does not need it.
+    helper = Path(importlib.util.find_spec("keras_image_helper").origin).parent
+    shutil.copytree(helper, task / "keras_image_helper", ignore=shutil.ignore_patterns("__pycache__"),
+                    dirs_exist_ok=True)
     model = BENCH / "course_xception.tflite"
     if not model.exists():
         raise SystemExit(f"{model} is missing: run `make bench`, which builds it first")

@@ -9,9 +9,12 @@ for this project's model, NHWC float32), resized as the settings file names
 too: antialiased bilinear for this project's model, rather than the nearest
 neighbour of keras-image-helper, which aliases badly when a large photo
 shrinks to 240 pixels; nearest or plain bilinear for models trained so.
+
+keras-image-helper's scalings are written out here rather than imported: the package loads
+``urllib.request`` (and with it http.client, ssl and email) on import, 30 ms of every cold start for a few
+lines of arithmetic. tests/test_images.py checks each against keras-image-helper's own, bit for bit.
 """
 
-import functools
 import time
 import warnings
 from io import BytesIO
@@ -19,8 +22,6 @@ from io import BytesIO
 import numpy as np
 import PIL.AvifImagePlugin  # noqa: F401 - registers the AVIF decoder (2 ms of a cold start): see below
 import PIL.WebPImagePlugin  # noqa: F401 - registers the WebP decoder: see below
-from keras_image_helper.helper import preprocessors
-from keras_image_helper.preprocessors import FunctionPreprocessor
 from PIL import AvifImagePlugin, Image, ImageOps
 
 from clothing.chunk_counts import PNG_SIGNATURE, check_gif_blocks, check_png_chunks
@@ -31,6 +32,22 @@ from clothing.settings import DEFAULTS
 
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+_CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)  # keras.applications' "caffe" mode, as keras-image-helper has it
+
+
+def tf_scaling(pixels: np.ndarray) -> np.ndarray:
+    """Keras's "tf" mode, ``x / 127.5 - 1`` (keras-image-helper's xception and inception_v3), in place."""
+    pixels /= 127.5
+    pixels -= 1.0
+    return pixels
+
+
+def caffe_scaling(pixels: np.ndarray) -> np.ndarray:
+    """Keras's "caffe" mode (keras-image-helper's resnet50 and vgg16): BGR, less ImageNet's mean, in place."""
+    bgr = pixels[..., ::-1]
+    for channel, mean in enumerate(_CAFFE_BGR_MEAN):
+        bgr[..., channel] -= mean
+    return bgr
 
 
 def torch_scaling(pixels: np.ndarray) -> np.ndarray:
@@ -50,8 +67,8 @@ def raw_scaling(pixels: np.ndarray) -> np.ndarray:
 
 # How a model's input is scaled, by the name its settings file gives: keras-image-helper's
 # (xception, resnet50, vgg16, inception_v3), PyTorch's, x / 255 (unit) and none at all (raw).
-SCALINGS = {**preprocessors, **{name: functools.partial(FunctionPreprocessor, func=func) for name, func in (
-    ("torch", torch_scaling), ("unit", unit_scaling), ("raw", raw_scaling))}}
+SCALINGS = {"xception": tf_scaling, "resnet50": caffe_scaling, "vgg16": caffe_scaling, "inception_v3": tf_scaling,
+            "torch": torch_scaling, "unit": unit_scaling, "raw": raw_scaling}
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF")
 _CONVERT_BEFORE_REDUCING = {"1": "L", "P": "RGBA", **dict.fromkeys(SIXTEEN_BIT_MODES, "I")}
@@ -211,10 +228,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 class InputPreparer:
-    """Turns a decoded picture into the model's input batch; built once, reused.
+    """Turns a decoded picture into the model's input batch, as keras-image-helper's ``convert_to_tensor`` does
+    (float32 pixels, a batch of one, scaled); built once, reused.
 
-    ``scaling`` names one of keras-image-helper's preprocessors (``SCALINGS``);
-    its resize is replaced by one of ``RESIZES``: antialiased unless the model
+    ``scaling`` names one of ``SCALINGS``; the resize is one of ``RESIZES``: antialiased unless the model
     was trained on pictures resized another way.
     """
 
@@ -224,12 +241,13 @@ class InputPreparer:
         if resize_method not in RESIZES:
             raise ValueError(f"unknown resize {resize_method!r}; known: {', '.join(RESIZES)}")
         self.size = size
-        self._preprocessor = SCALINGS[scaling]((size, size))
-        self._preprocessor.resize_image = lambda img: resize(img, size, resize_method)
+        self._scaling = SCALINGS[scaling]
+        self._resize_method = resize_method
 
     def __call__(self, img: Image.Image) -> np.ndarray:
-        return np.ascontiguousarray(self._preprocessor.convert_to_tensor(img))
+        pixels = np.array(resize(img, self.size, self._resize_method), dtype=np.float32)[np.newaxis]
+        return np.ascontiguousarray(self._scaling(pixels))
 
     def scale(self, pixels: np.ndarray) -> np.ndarray:
         """The scaling alone, of float32 pixels (any shape), in place where it can."""
-        return self._preprocessor.preprocess(pixels)
+        return self._scaling(pixels)

@@ -38,8 +38,10 @@ def sample_pictures() -> dict[str, bytes]:
 
 def prime(service: Service) -> dict[str, dict[str, float]]:
     """Decode one picture of each format and classify it, so that the snapshot holds the loaded decoders and
-    the interpreter's packed weights (XNNPACK packs them on the first inference). Returns the scores."""
+    the interpreter's packed weights (XNNPACK packs them on the first inference), and the fetcher made. Returns
+    the scores."""
     size = service.classifier.input_size
+    service.fetcher  # noqa: B018 - the HTTP client and ssl loaded into the snapshot, not after each restore
     return {name: service.classifier.classify(decode_image(data, size)) for name, data in sample_pictures().items()}
 
 

@@ -136,6 +136,29 @@ print(sorted(m for m in set(sys.modules) - before if "Plugin" in m))
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize("scaling", ["xception", "resnet50", "vgg16", "inception_v3"])
+def test_each_of_keras_image_helpers_scalings_is_its_own_bit_for_bit(photo, scaling):
+    """The scalings are written out (keras-image-helper loads urllib.request on import): the library's own
+    preprocessor, given the same resize, makes the same batch."""
+    from keras_image_helper import create_preprocessor
+
+    theirs = create_preprocessor(scaling, (SIZE, SIZE))
+    theirs.resize_image = lambda img: resize(img, SIZE)
+    np.testing.assert_array_equal(InputPreparer(SIZE, scaling)(photo), theirs.convert_to_tensor(photo))
+
+
+def test_the_function_imports_neither_keras_image_helper_nor_an_http_client_at_start_up():
+    code = """
+import base64, sys
+import lambda_function
+lambda_function.lambda_handler({"image": base64.b64encode(open(sys.argv[1], "rb").read()).decode()})
+print(sorted(m for m in ("keras_image_helper", "urllib.request", "http.client", "ssl") if m in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", code, str(IMAGES / "pants-1.jpg")], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_other_scalings_are_keras_image_helpers_and_unknown_ones_are_refused(photo):
     batch = InputPreparer(SIZE, "resnet50")(photo)
     pixels = np.asarray(resize(photo, SIZE), dtype=np.float32)
