@@ -6,10 +6,15 @@ Runs the function's task root with the emulator's Python, as the runtime does,
 several times, and prints the median of each phase in milliseconds.
 """
 
+import contextlib
+import functools
+import http.server
 import json
 import statistics
 import subprocess
+import threading
 
+from benchmarks import run
 from scripts import serve
 
 PHASES = """
@@ -34,6 +39,35 @@ started = time.perf_counter()
 import numpy, ai_edge_litert.interpreter, PIL.Image, PIL.ImageOps, lambda_function
 print(1000 * (time.perf_counter() - started))
 """
+# A first request after SnapStart's priming (clothing.snapstart.prime, run before the snapshot) against one after a
+# plain start: what a restored instance's first caller gains. A URL, so the fetcher's loading counts too.
+PRIMING = """
+import time
+import lambda_function
+from clothing import snapstart
+if PRIME:
+    snapstart.prime(lambda_function.service)
+started = time.perf_counter()
+lambda_function.lambda_handler({"url": "URL"}, None)
+print(1000 * (time.perf_counter() - started))
+"""
+# Where the runtime's resident memory goes, step by step, in MB: as PHASES, reading /proc/self/status.
+MEMORY = """
+import base64, json
+def resident():
+    return {line.split(":")[0]: int(line.split()[1]) / 1024 for line in open("/proc/self/status")
+            if line.startswith(("VmRSS", "VmHWM"))}
+steps = [("Python and the runtime client", resident())]
+import awslambdaric.bootstrap, numpy, ai_edge_litert.interpreter
+steps.append(("NumPy and LiteRT", resident()))
+import PIL.Image, clothing.events, clothing.images, clothing.logs, clothing.addresses
+steps.append(("Pillow and the function's code", resident()))
+import lambda_function
+steps.append(("the model in XNNPACK (its interpreter made and allocated)", resident()))
+lambda_function.lambda_handler({"image": base64.b64encode(open("PICTURE", "rb").read()).decode()}, None)
+steps.append(("a 12 MP photo sent in the request (the peak)", resident()))
+print(json.dumps(steps))
+"""
 NAMES = ["Lambda runtime client", "NumPy and LiteRT", "Pillow", "the function's code and model", "first request",
          "second request", "the fetcher, on a first URL"]
 
@@ -41,9 +75,9 @@ NAMES = ["Lambda runtime client", "NumPy and LiteRT", "Pillow", "the function's 
 TASK_ROOT = serve.BUILD / "task-startup"
 
 
-def run_fresh(code: str) -> str:
+def run_fresh(code: str, **variables: str) -> str:
     """Run ``code`` in a fresh process of the function's Python, in its task root; the last line it prints."""
-    env = serve.function_environment(TASK_ROOT) | {"LOG_LEVEL": "WARNING"}
+    env = serve.function_environment(TASK_ROOT) | {"LOG_LEVEL": "WARNING", **variables}
     python = str(serve.RUNTIME_VENV / "bin" / "python")
     result = subprocess.run([python, "-c", code], cwd=TASK_ROOT, env=env,
                             capture_output=True, text=True, check=True)
@@ -67,6 +101,41 @@ def main(runs: int = 7) -> None:
     on, off = (statistics.median(collector[state]) for state in ("on", "off"))
     print(f"the function's imports and start-up, median of {2 * runs} fresh processes each: "
           f"{on:.1f} ms with the garbage collector left on, {off:.1f} ms with it off as lambda_function does")
+
+    large = run.make_pictures(run.BENCH / "pictures")["12mp"]
+    steps = json.loads(run_fresh(MEMORY.replace("PICTURE", str(large))))
+    print("resident memory of a fresh process, MB (VmRSS after each step; the peak, VmHWM, after the request):")
+    before = 0.0
+    for name, memory in steps:
+        now = memory["VmHWM"] if name.startswith("a 12 MP") else memory["VmRSS"]
+        print(f"  {name:<58} {now:6.1f}  (+{now - before:.1f})")
+        before = memory["VmRSS"]
+
+    with picture_server() as url:
+        first = {"primed": [], "plain": []}
+        for _ in range(2 * runs):
+            for state, prime in (("primed", "True"), ("plain", "False")):
+                code = PRIMING.replace("PRIME", prime).replace("URL", url)
+                first[state].append(float(run_fresh(code, ALLOW_PRIVATE_URLS="true")))
+    primed, plain = (statistics.median(first[state]) for state in ("primed", "plain"))
+    print(f"a first request by URL, median of {2 * runs} fresh processes each: {primed:.1f} ms after SnapStart's "
+          f"priming, {plain:.1f} ms after a plain start")
+
+
+@contextlib.contextmanager
+def picture_server():
+    """tests/images over HTTP on 127.0.0.1, for as long as the block runs; the URL of one picture."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(serve.ROOT / "tests" / "images"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/pants-1.jpg"
+    finally:
+        server.shutdown()
 
 
 if __name__ == "__main__":

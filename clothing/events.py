@@ -35,7 +35,6 @@ class Request(NamedTuple):
 
     url: str | None = None
     image: bytes | None = None
-    is_proxy: bool = False
 
 
 def is_proxy_event(event: object) -> bool:
@@ -66,7 +65,7 @@ def parse_event(event: object, max_image_bytes: int) -> Request:
     """The request an event carries; BadRequest when it carries none."""
     if is_proxy_event(event):
         return _parse_proxy(event, max_image_bytes)
-    return _parse_fields(event, max_image_bytes, is_proxy=False)
+    return _parse_fields(event, max_image_bytes)
 
 
 def _parse_proxy(event: dict, max_image_bytes: int) -> Request:
@@ -104,7 +103,7 @@ def parse_body(content_type: str, raw: bytes, max_image_bytes: int) -> Request:
         if not raw:
             raise BadRequest("the request body is empty")
         _check_size(raw, max_image_bytes)
-        return Request(image=raw, is_proxy=True)
+        return Request(image=raw)
     try:
         fields = json.loads(raw)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -112,7 +111,7 @@ def parse_body(content_type: str, raw: bytes, max_image_bytes: int) -> Request:
             'the request body must be JSON such as {"url": "https://..."}, or a picture\'s bytes sent with '
             f"Content-Type: image/jpeg (or image/png, image/webp...){_sent_as(content_type)}"
         ) from None
-    return _parse_fields(fields, max_image_bytes, is_proxy=True)
+    return _parse_fields(fields, max_image_bytes)
 
 
 def _flag(value: object, name: str) -> bool:
@@ -124,7 +123,7 @@ def _flag(value: object, name: str) -> bool:
     raise BadRequest(f"{name} must be true or false")
 
 
-def _parse_fields(fields: object, max_image_bytes: int, is_proxy: bool) -> Request:
+def _parse_fields(fields: object, max_image_bytes: int) -> Request:
     if not isinstance(fields, dict):
         raise BadRequest('the request must be a JSON object: {"url": "..."} or {"image": "<base64>"}')
     url, image = fields.get("url"), fields.get("image")
@@ -133,14 +132,14 @@ def _parse_fields(fields: object, max_image_bytes: int, is_proxy: bool) -> Reque
     if url is not None:
         if not isinstance(url, str) or not url.strip():
             raise BadRequest('"url" must be a non-empty string')
-        return Request(url=url.strip(), is_proxy=is_proxy)
+        return Request(url=url.strip())
     if not isinstance(image, str):
         raise BadRequest('"image" must be a base64 string')
     data = _b64decode(image, '"image"', max_image_bytes)
     if not data:
         raise BadRequest('"image" is empty')
     _check_size(data, max_image_bytes)
-    return Request(image=data, is_proxy=is_proxy)
+    return Request(image=data)
 
 
 _DATA_URL = re.compile(r"data:[\w/.+-]*(;[\w=.+-]+)*;base64,", re.IGNORECASE)

@@ -9,6 +9,7 @@ export of the same network converts without torch (``onnx_source``).
 import functools
 import zipfile
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ SAVE_HINT = ("save the network with its code: torch.export.save(torch.export.exp
              "(torch.zeros(1, 3, 224, 224),)), 'model.pt2')")
 
 
-def open_state_dict(path: Path) -> Source:
+def open_state_dict(path: Path) -> NoReturn:
     """A ``.pt``/``.pth`` file holds weights (or a pickled object), never a network that can be run safely."""
     raise ConversionError(f"{path}: a .pt or .pth file holds weights without the network's code; {SAVE_HINT}")
 

@@ -14,7 +14,7 @@ LIMIT = 1000
 
 def test_direct_url():
     request = parse_event({"url": " https://example.com/a.jpg "}, LIMIT)
-    assert request.url == "https://example.com/a.jpg" and request.image is None and not request.is_proxy
+    assert request.url == "https://example.com/a.jpg" and request.image is None
 
 
 def test_direct_image():
@@ -29,7 +29,7 @@ def test_generated_api_gateway_events_are_proxy_events(name):
 
 def test_generated_rest_event_carries_its_base64_json_body():
     request = parse_event(load_event("apigateway-rest-predict.json"), LIMIT)
-    assert request.is_proxy and request.url.endswith("/images/pants-1.jpg")
+    assert request.url.endswith("/images/pants-1.jpg")
 
 
 def test_content_type_header_is_case_insensitive():

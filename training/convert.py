@@ -11,8 +11,10 @@ answer, or when a score differs by more than ``MAX_SCORE_DIFFERENCE``.
 
 import argparse
 import json
+import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,10 +23,10 @@ import torch
 from ai_edge_quantizer import quantizer, recipe
 from tqdm import tqdm
 
-from clothing.classifier import Classifier, write_metadata
+from clothing.classifier import Classifier, metadata_path, write_metadata
 from clothing.images import InputPreparer, decode_image
 from clothing.labels import CLASSES
-from clothing.reference import write_reference
+from clothing.reference import reference_path, write_reference
 from conversion import pytorch
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
 from conversion.convert import reference_pictures
@@ -119,6 +121,20 @@ def write_pytorch_reference(model: torch.nn.Module, logits: bool, size: int, shi
     write_reference(ship_to, kept, [dict(zip(CLASSES, row, strict=True)) for row in scores], "PyTorch")
 
 
+def ship(model_file: Path, ship_to: Path, settings: dict, write_reference_beside) -> None:
+    """The model, its settings and its reference answers written beside each other in a scratch folder, then
+    each moved into place whole: a failure leaves the shipped files as they were, never half of a new model."""
+    ship_to.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ship_to.parent, prefix=".ship-") as scratch:
+        staged = Path(scratch) / ship_to.name
+        shutil.copyfile(model_file, staged)
+        write_metadata(staged, settings)
+        write_reference_beside(staged)
+        for name in (reference_path, metadata_path):
+            os.replace(name(staged), name(ship_to))
+        os.replace(staged, ship_to)
+
+
 def convert(checkpoints: list[Path], limit: int = 0, ship_to: Path = config.MODEL_FILE, mirror: bool = False,
             work: Path | None = None) -> dict:
     """Exports, checks and ships the network; its variants and report go to ``work`` (default: the first run's)."""
@@ -150,9 +166,8 @@ def convert(checkpoints: list[Path], limit: int = 0, ship_to: Path = config.MODE
               f"{report[name]['max_score_difference']:.4f}")
         if name == SHIPPED_VARIANT:
             check_agreement(reference, scores)
-    shutil.copyfile(paths[SHIPPED_VARIANT], ship_to)
-    write_metadata(ship_to, settings_of(saved))
-    write_pytorch_reference(model, logits, saved["input_size"], ship_to)
+    ship(paths[SHIPPED_VARIANT], ship_to, settings_of(saved),
+         lambda staged: write_pytorch_reference(model, logits, saved["input_size"], staged))
     print(f"shipped the {SHIPPED_VARIANT} variant as {ship_to}")
     (work / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

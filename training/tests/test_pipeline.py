@@ -4,6 +4,7 @@ The pictures are the repository's own (``tests/images``), laid out as the datase
 of the dataset needed.
 """
 
+import base64
 import shutil
 
 import numpy as np
@@ -11,7 +12,9 @@ import pytest
 import torch
 
 from clothing.classifier import Classifier
+from clothing.images import decode_image
 from clothing.labels import CLASSES
+from clothing.reference import differences, read_reference, reference_path
 from training import config, convert, data, ensemble, soup, train
 from training.model import Ensemble
 
@@ -62,6 +65,12 @@ def test_pipeline_from_pictures_to_a_checked_tflite_model(work):
     assert classifier.labels == CLASSES
     scores = classifier.scores(np.zeros((1, config.INPUT_SIZE, config.INPUT_SIZE, 3), np.float32))
     assert scores.shape == (len(CLASSES),) and abs(scores.sum() - 1) < 1e-3
+    reference = read_reference(reference_path(shipped))  # PyTorch's answers, for a deploy's pre-traffic check
+    assert (reference["source"], len(reference["pictures"])) == ("PyTorch", 10)
+    for picture in reference["pictures"]:
+        answer = classifier.scores(classifier.prepare(decode_image(base64.b64decode(picture["image"]),
+                                                                   classifier.input_size)))
+        assert differences(picture["scores"], dict(zip(classifier.labels, answer.tolist(), strict=True))) is None
 
 
 def test_an_ensemble_of_two_runs_mirrored_too_becomes_one_checked_tflite_model(work):
