@@ -5,13 +5,18 @@ VENV := .venv
 TRAIN_VENV := training/.venv
 CONVERT_VENV := conversion/.venv
 PIP_FLAGS := --quiet --disable-pip-version-check --no-compile
-# uv, where it is on the PATH (`pip install uv`), makes and fills the environments several times faster than pip,
-# from one cache that it hard-links into each of them (each still has its pip); without uv, pip does the same work.
-# UV= forces pip. Neither compiles bytecode at install: Python writes it as a module is first imported, so an
-# environment holds it only for the modules that run. A PYTHONDONTWRITEBYTECODE from outside would have every
-# process compile TensorFlow or torch again (15 s each), so make's commands run without it.
+# uv makes and fills the environments several times faster than pip, from one cache that it hard-links into each
+# of them (each still has its pip): the uv on the PATH, else one that make installs with pip into build/uv first
+# (UV_VERSION). UV= forces pip, which does the same work more slowly (README gives both times). Neither compiles
+# bytecode at install: Python writes it as a module is first imported, so an environment holds it only for the
+# modules that run. A PYTHONDONTWRITEBYTECODE from outside would have every process compile TensorFlow or torch
+# again (15 s each), so make's commands run without it.
 unexport PYTHONDONTWRITEBYTECODE
-UV ?= $(shell command -v uv)
+UV_VERSION := 0.13.9
+BUILT_UV := $(abspath build/uv/bin/uv)
+UV ?= $(or $(shell command -v uv),$(BUILT_UV))
+UV_FIRST := $(filter $(BUILT_UV),$(UV))
+export UV
 ifneq ($(UV),)
 NEW_VENV = $(UV) venv --quiet --clear --seed --python $(1) $(2)
 INSTALL = $(UV) pip install --quiet --python $(1)/bin/python
@@ -151,13 +156,18 @@ NEEDS_PYTHON = @command -v $(1) >/dev/null || { echo "make: needs Python $(2), a
 	(pyenv install $(2), uv python install $(2), or your system's python$(2) package), or set $(3)=/path/to/python$(2)"; \
 	exit 2; }
 
-$(VENV)/.ready: requirements.txt requirements-dev.txt
+$(BUILT_UV):
+	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
+	$(PYTHON) -m venv --clear build/uv
+	build/uv/bin/pip install $(PIP_FLAGS) uv==$(UV_VERSION)
+
+$(VENV)/.ready: requirements.txt requirements-dev.txt | $(UV_FIRST)
 	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
 	$(call NEW_VENV,$(PYTHON),$(VENV))
 	$(call INSTALL,$(VENV)) -r requirements-dev.txt
 	touch $@
 
-$(CONVERT_VENV)/.ready: conversion/requirements.txt conversion/requirements-nodeps.txt
+$(CONVERT_VENV)/.ready: conversion/requirements.txt conversion/requirements-nodeps.txt | $(UV_FIRST)
 	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
 	$(call NEW_VENV,$(PYTHON),$(CONVERT_VENV))
 	$(call INSTALL,$(CONVERT_VENV)) -r conversion/requirements.txt
@@ -166,14 +176,14 @@ $(CONVERT_VENV)/.ready: conversion/requirements.txt conversion/requirements-node
 	rm -rf $(CONVERT_VENV)/lib/python3*/site-packages/tensorflow/include
 	touch $@
 
-$(GCF_VENV)/.ready: requirements.txt platforms/gcf/requirements.txt
+$(GCF_VENV)/.ready: requirements.txt platforms/gcf/requirements.txt | $(UV_FIRST)
 	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
 	$(call NEW_VENV,$(PYTHON),$(GCF_VENV))
 	$(call INSTALL,$(GCF_VENV)) -r requirements.txt -r platforms/gcf/requirements.txt
 	touch $@
 
 # checkov has an environment of its own: its many dependencies would fight aws-sam-cli's pins.
-$(CHECKOV_VENV)/.ready: requirements-checkov.txt
+$(CHECKOV_VENV)/.ready: requirements-checkov.txt | $(UV_FIRST)
 	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
 	$(call NEW_VENV,$(PYTHON),$(CHECKOV_VENV))
 	$(call INSTALL,$(CHECKOV_VENV)) -r requirements-checkov.txt
@@ -190,7 +200,7 @@ $(ARM64): requirements.txt $(VENV)/.ready
 	$(VENV)/bin/python -m scripts.arm64 prepare
 
 # torch alone comes through pip, which also looks where pip is configured to (here, a CPU build on disk).
-$(TRAIN_VENV)/.ready: training/requirements.txt
+$(TRAIN_VENV)/.ready: training/requirements.txt | $(UV_FIRST)
 	$(call NEEDS_PYTHON,$(TRAIN_PYTHON),3.11,TRAIN_PYTHON)
 	$(TRAIN_PYTHON) -m venv --clear $(TRAIN_VENV)
 	$(TRAIN_VENV)/bin/pip install $(PIP_FLAGS) --retries 0 --timeout 10 --index-url $(TORCH_INDEX) \

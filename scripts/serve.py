@@ -84,7 +84,8 @@ def build_runtime_venv() -> Path:
         return RUNTIME_VENV
     shutil.rmtree(RUNTIME_VENV, ignore_errors=True)
     python = str(RUNTIME_VENV / "bin" / "python")
-    if uv := shutil.which("uv"):  # as the Makefile does: uv where it is, hard-linking its cache; else pip
+    # The Makefile's choice (UV: the uv it uses, empty for pip), else the uv on the PATH, else pip.
+    if uv := os.environ.get("UV", shutil.which("uv")):
         subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(RUNTIME_VENV)], check=True)
         install = [uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", python]  # as pip compiles
     else:
