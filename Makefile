@@ -112,7 +112,8 @@ model: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready ## train, conv
 
 # A .pt2 network is read and exported to ONNX where torch is, in the training environment, and turned into TF-Lite
 # in the conversion one; everything else converts in the conversion environment alone.
-MODEL_VENV = $(if $(filter %.pt2 %.pt %.pth,$(MODEL)),$(TRAIN_VENV),$(CONVERT_VENV))
+# The environment that reads MODEL's format, from conversion/formats.py's table.
+MODEL_VENV = $(if $(filter training,$(shell python3 -m conversion.formats environment "$(MODEL)")),$(TRAIN_VENV),$(CONVERT_VENV))
 
 convert: $(VENV)/.ready ## turn a model (MODEL=file.h5, .keras, a SavedModel folder, .onnx or .pt2) into OUT (default clothing_model.tflite)
 	@test -n "$(MODEL)" || { echo 'usage: make convert MODEL=path/to/model.h5|.keras|.onnx|.pt2 [OUT=clothing_model.tflite] [ARGS="--labels a,b --scaling torch --resize nearest"]'; exit 2; }

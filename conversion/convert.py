@@ -39,6 +39,7 @@ from clothing.labels import CLASSES
 from clothing.reference import reference_path, write_reference
 from clothing.settings import DEFAULTS, interpreter_threads
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
+from conversion.formats import KNOWN, framework
 from conversion.scaling import choose_scaling
 from conversion.source import ConversionError, Source, first_line
 
@@ -49,30 +50,12 @@ REFERENCE_PICTURES = 10  # of the check pictures, kept with their answers for a 
 # model whose typical output is larger, and that ends in no sigmoid, is not the logit of a classifier.
 MAX_TYPICAL_LOGIT = 50.0
 PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"}
-FORMATS = "a .h5 or .keras file, a SavedModel folder, an .onnx file or a .pt2 file"
 
 
 def open_source(path: Path) -> Source:
-    """The model, opened by its own framework; each framework is imported only for its own files."""
-    if not path.exists():
-        raise ConversionError(f"{path}: no such file or folder")
-    suffix = path.suffix.lower()
-    if path.is_dir() or suffix in (".h5", ".keras"):
-        from conversion.keras_source import open_keras
-
-        return open_keras(path)
-    if suffix == ".onnx":
-        from conversion.onnx_source import open_onnx
-
-        return open_onnx(path)
-    if suffix in (".pt2", ".pt", ".pth"):
-        try:
-            from conversion import torch_source
-        except ImportError:
-            raise ConversionError(f"{path}: a .pt2 network converts where torch is, in the training environment: "
-                                  f"make convert runs it there; or export it to ONNX (torch.onnx.export)") from None
-        return torch_source.open_pt2(path) if suffix == ".pt2" else torch_source.open_state_dict(path)
-    raise ConversionError(f"{path}: not a model this converter reads; give {FORMATS}")
+    """The model, opened by its own framework (conversion.formats); each framework is imported only for its
+    own files."""
+    return framework(path).open_model(path)
 
 
 def input_size(shape: tuple, asked: int | None) -> int:
@@ -259,7 +242,7 @@ def _shape(shape: list) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", type=Path, help=FORMATS)
+    parser.add_argument("model", type=Path, help=KNOWN)
     parser.add_argument("--out", type=Path, default=ROOT / "clothing_model.tflite",
                         help="the TF-Lite file; its settings file goes beside it, with .json")
     parser.add_argument("--labels", type=read_labels, default=CLASSES,

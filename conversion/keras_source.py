@@ -21,7 +21,7 @@ from conversion.source import ConversionError, OwnScaling, Source, first_line, s
 PREPROCESSING = (keras.layers.Rescaling, keras.layers.Normalization)
 
 
-def open_keras(path: Path) -> Source:
+def open_model(path: Path) -> Source:
     model = load(path)
     return Source("Keras", tuple(model.inputs[0].shape), channels_first=False,
                   scores=lambda batch: np.asarray(model(batch, training=False)),
@@ -162,3 +162,22 @@ def _conversion_failure(error: BaseException) -> str:
         where = f" (in layer {layer.group(1)})" if layer else ""
         return f"it uses operations that are not TF-Lite built-ins: {ops.group(1)}{where}"
     return first_line(error)
+
+
+def describe(path: Path) -> dict[str, str]:
+    """make inspect's fields for a Keras model."""
+    from conversion.inspect_model import kind_text, picture_text, scaling_text, shape_text, size_text  # noqa: PLC0415
+
+    model = load(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    kind = "SavedModel folder" if path.is_dir() else path.suffix
+    version = saved_by(path) if not path.is_dir() else None
+    inputs, output = model.inputs[0], model.outputs[0]
+    final = final_operation(model)
+    shape_in, shape_out = list(inputs.shape), list(output.shape)
+    return {"format": f"Keras {kind}" + (f", saved by Keras {version}" if version else "")
+                      + f" (read by Keras {keras.__version__})",
+            "size": size_text(files),
+            "input": f"{inputs.name}, {inputs.dtype}, {shape_text(shape_in)}: {picture_text(shape_in)}",
+            "output": f"{output.name}, {output.dtype}, {shape_text(shape_out)}: {kind_text(shape_out[-1], final)}",
+            "scaling": scaling_text(own_scaling(model), shape_in)}

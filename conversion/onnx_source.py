@@ -127,7 +127,7 @@ def own_scaling(model: onnx.ModelProto, input_name: str, is_channels_first: bool
     return OwnScaling(f"{named} on the input", apply)
 
 
-def open_onnx(path: Path) -> Source:
+def open_model(path: Path) -> Source:
     structure = read_structure(path)
     external_data(structure, path)
     try:
@@ -215,3 +215,29 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def describe(path: Path) -> dict[str, str]:
+    """make inspect's fields for an ONNX model, read without running it."""
+    from conversion.inspect_model import kind_text, picture_text, scaling_text, shape_text, size_text  # noqa: PLC0415
+
+    model = read_structure(path)
+    files = [path, *(path.parent / name for name in external_data(model, path))]
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    writer = f", written by {model.producer_name} {model.producer_version}".rstrip() if model.producer_name else ""
+
+    def value(info) -> tuple[str, str, list]:
+        tensor = info.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+        return info.name, onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name, dims
+
+    weights = {i.name for i in model.graph.initializer}
+    [(in_name, in_type, in_shape)] = [value(i) for i in model.graph.input if i.name not in weights][:1] or \
+        [("?", "?", [])]
+    out_name, out_type, out_shape = value(model.graph.output[0])
+    return {"format": f"ONNX, opset {opset}, IR version {model.ir_version}{writer}", "size": size_text(files),
+            "input": f"{in_name}, {in_type}, {shape_text(in_shape)}: {picture_text(in_shape)}",
+            "output": f"{out_name}, {out_type}, {shape_text(out_shape)}: "
+                      f"{kind_text(out_shape[-1] if out_shape else None, final_operator(model))}",
+            "scaling": scaling_text(own_scaling(model, in_name, channels_first(in_shape)),
+                                    nhwc(tuple(in_shape), channels_first(in_shape)) if in_shape else ())}

@@ -21,9 +21,13 @@ SAVE_HINT = ("save the network with its code: torch.export.save(torch.export.exp
              "(torch.zeros(1, 3, 224, 224),)), 'model.pt2')")
 
 
-def open_state_dict(path: Path) -> NoReturn:
+def refuse_state_dict(path: Path) -> NoReturn:
     """A ``.pt``/``.pth`` file holds weights (or a pickled object), never a network that can be run safely."""
     raise ConversionError(f"{path}: a .pt or .pth file holds weights without the network's code; {SAVE_HINT}")
+
+
+def open_model(path: Path) -> Source:
+    return open_pt2(path) if path.suffix.lower() == ".pt2" else refuse_state_dict(path)
 
 
 def load_program(path: Path):
@@ -69,3 +73,23 @@ def final_operation(program) -> tuple[torch.fx.Node, str]:
             return result, name
         node = node.args[0]
     return result, ""
+
+
+def describe(path: Path) -> dict[str, str]:
+    """make inspect's fields for an exported program."""
+    from conversion.inspect_model import kind_text, picture_text, shape_text, size_text  # noqa: PLC0415
+
+    if path.suffix.lower() != ".pt2":
+        refuse_state_dict(path)
+    program = load_program(path)  # the same refusals as make convert
+    args, _ = program.example_inputs
+    result, final = final_operation(program)
+    value = result.meta.get("val")
+    in_name = program.graph_signature.user_inputs[0]
+    out_shape = list(value.shape) if value is not None else []
+    return {"format": f"PyTorch exported program (.pt2), read by torch {torch.__version__}",
+            "size": size_text([path]),
+            "input": f"{in_name}, {str(args[0].dtype).removeprefix('torch.')}, {shape_text(list(args[0].shape))}: "
+                     f"{picture_text(list(args[0].shape))}",
+            "output": f"{result.name}, {str(value.dtype).removeprefix('torch.') if value is not None else '?'}, "
+                      f"{shape_text(out_shape)}: {kind_text(out_shape[-1] if out_shape else None, final)}"}
