@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks.run import ROOT
 from clothing.classifier import Classifier, metadata_path
-from clothing.images import decode_image
+from clothing.decoding.decode import decode_image
 
 
 def median_ms(classifier: Classifier, batch, runs: int) -> float:

@@ -60,7 +60,7 @@ def resident():
 steps = [("Python and the runtime client", resident())]
 import awslambdaric.bootstrap, numpy, ai_edge_litert.interpreter
 steps.append(("NumPy and LiteRT", resident()))
-import PIL.Image, clothing.events, clothing.images, clothing.logs, clothing.addresses
+import PIL.Image, clothing.events, clothing.decoding.decode, clothing.model_input, clothing.logs, clothing.addresses
 steps.append(("Pillow and the function's code", resident()))
 import lambda_function
 steps.append(("the model in XNNPACK (its interpreter made and allocated)", resident()))

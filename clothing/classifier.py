@@ -11,7 +11,7 @@ import threading
 import numpy as np
 from PIL import Image
 
-from clothing.images import InputPreparer
+from clothing.model_input import InputPreparer
 
 try:
     from ai_edge_litert.interpreter import Interpreter

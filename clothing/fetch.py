@@ -21,8 +21,8 @@ import time
 from urllib.parse import SplitResult, quote, urljoin, urlsplit
 
 from clothing.addresses import AddressPolicy
+from clothing.decoding.decode import MEDIA_TYPES
 from clothing.errors import BadRequest, ImageTooLarge, UnsupportedScheme, UpstreamError, UpstreamTimeout
-from clothing.images import MEDIA_TYPES
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 DEFAULT_PORTS = {"http": 80, "https": 443}

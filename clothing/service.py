@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from clothing.addresses import AddressPolicy
 from clothing.classifier import Classifier
+from clothing.decoding.decode import decode_image
 from clothing.errors import ClothingError, ImageTooLarge, UpstreamError, UpstreamTimeout
 from clothing.events import JSON_HEADERS, Request, check_method, error_body, parse_body
-from clothing.images import decode_image
 from clothing.settings import LAMBDA_MB_PER_VCPU, Settings, interpreter_threads
 
 if TYPE_CHECKING:

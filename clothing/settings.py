@@ -51,8 +51,8 @@ class Settings(NamedTuple):
     interpreter_threads: str = "auto"  # or a number; see interpreter_threads()
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 50_000_000  # a 48-megapixel phone photo still fits
-    max_decode_bytes: int = 192 * 2**20  # memory one decode may take (a 12 MP WebP); see clothing.decode_cost
-    max_decode_seconds: float = 1.0  # CPU time one decode may take, estimated from the header; see clothing.decode_cost
+    max_decode_bytes: int = 192 * 2**20  # memory one decode may take (a 12 MP WebP); see clothing.decoding.cost
+    max_decode_seconds: float = 1.0  # CPU time one decode may take, from the header; see clothing.decoding.cost
     fetch_timeout: float = 10.0  # seconds for the whole download, redirects included
     connect_timeout: float = 3.0
     max_redirects: int = 5

@@ -18,7 +18,7 @@ import random
 from PIL import Image
 from snapshot_restore_py import register_after_restore, register_before_snapshot
 
-from clothing.images import ACCEPTED_FORMATS, decode_image
+from clothing.decoding.decode import ACCEPTED_FORMATS, decode_image
 from clothing.logs import InvocationFields
 from clothing.service import Service
 

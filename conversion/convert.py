@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from clothing.classifier import Classifier, metadata_path, two_labels, write_metadata
-from clothing.images import RESIZES, SCALINGS, InputPreparer, decode_image
+from clothing.decoding.decode import decode_image
 from clothing.labels import CLASSES
+from clothing.model_input import RESIZES, SCALINGS, InputPreparer
 from clothing.reference import reference_path, write_reference
 from clothing.settings import DEFAULTS, interpreter_threads
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement

@@ -57,7 +57,7 @@ def is_picture(path: Path) -> bool:
     whatever its name; or, failing that, whether its name says it is a picture (it then gets its error line)."""
     from PIL import Image  # noqa: PLC0415 - only a folder needs it
 
-    from clothing.images import ACCEPTED_FORMATS  # noqa: PLC0415 - registers those formats' plugins
+    from clothing.decoding.decode import ACCEPTED_FORMATS  # noqa: PLC0415 - registers those formats' plugins
 
     try:
         with open(path, "rb") as file:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from clothing.classifier import Classifier
-from clothing.images import decode_image
+from clothing.decoding.decode import decode_image
 from clothing.reference import reference_path, write_reference
 from conversion.convert import check_pictures, reference_pictures
 from conversion.source import ConversionError

@@ -20,9 +20,9 @@ import pytest
 from PIL import Image
 
 from clothing.classifier import Classifier
-from clothing.decode_cost import decode_cost
+from clothing.decoding.cost import decode_cost
+from clothing.decoding.decode import check_structure, decode_image
 from clothing.errors import ImageTooLarge, NotAnImage
-from clothing.images import check_structure, decode_image
 from clothing.settings import DEFAULTS
 from tests import pictures
 from tests.conftest import IMAGES, ROOT
@@ -34,7 +34,8 @@ REFUSAL_PEAK_MB = 16
 
 MEASURE = """
 import json, sys, time
-from clothing.images import InputPreparer, decode_image
+from clothing.decoding.decode import decode_image
+from clothing.model_input import InputPreparer
 from clothing.errors import ClothingError
 def high_water_mb():
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
@@ -307,7 +308,7 @@ STOPPED = """
 import json, sys, time
 from scripts import limits
 limits.enter(512, sys.argv[2])  # Lambda's share of a CPU at 512 MB: 0.29
-from clothing.images import decode_image
+from clothing.decoding.decode import decode_image
 from clothing.errors import ImageTooLarge
 data = open(sys.argv[1], "rb").read()
 started = time.monotonic()

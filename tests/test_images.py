@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from clothing.decoding.decode import decode_image
 from clothing.errors import ImageTooLarge, NotAnImage
-from clothing.images import InputPreparer, decode_image, resize
+from clothing.model_input import InputPreparer, resize
 from tests.conftest import IMAGES, ROOT
 
 SIZE = 224
@@ -123,12 +124,13 @@ def test_every_decoder_loads_at_import_and_no_request_loads_more(photo, tmp_path
     (tmp_path / "text").write_bytes(b"not a picture")
     code = f"""
 import pathlib, sys
-import clothing.images as images
+from clothing.decoding.decode import decode_image
+from clothing.errors import NotAnImage
 before = set(sys.modules)
 for path in sorted(pathlib.Path({str(tmp_path)!r}).iterdir()):
     try:
-        images.decode_image(path.read_bytes(), 16)
-    except images.NotAnImage:
+        decode_image(path.read_bytes(), 16)
+    except NotAnImage:
         assert path.name == "text"
 print(sorted(m for m in set(sys.modules) - before if "Plugin" in m))
 """
@@ -170,8 +172,8 @@ def test_other_scalings_are_keras_image_helpers_and_unknown_ones_are_refused(pho
 
 def test_the_fetch_asks_for_exactly_the_formats_that_decode():
     """A CDN that negotiates formats sends one of these, and never one the function cannot decode."""
+    from clothing.decoding.decode import ACCEPTED_FORMATS
     from clothing.fetch import HEADERS
-    from clothing.images import ACCEPTED_FORMATS
 
     assert HEADERS["Accept"].split(", ") == [Image.MIME[fmt] for fmt in ACCEPTED_FORMATS]
 

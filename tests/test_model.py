@@ -15,7 +15,7 @@ from PIL import Image
 
 import lambda_function
 from clothing.classifier import Classifier, metadata_path
-from clothing.images import decode_image
+from clothing.decoding.decode import decode_image
 from clothing.labels import CLASSES
 from clothing.settings import Settings
 from tests.conftest import image_files, label_of

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from clothing.classifier import Classifier
-from clothing.images import decode_image
+from clothing.decoding.decode import decode_image
 from clothing.reference import differences, read_reference, reference_path
 from tests.codedeploy import codedeploy
 from tests.conftest import AWS_CREDENTIALS, ROOT, serving

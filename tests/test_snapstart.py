@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from clothing.images import ACCEPTED_FORMATS
+from clothing.decoding.decode import ACCEPTED_FORMATS
 from tests.conftest import LABELS, ROOT
 
 # Start as Lambda starts a SnapStart version: init, the before-snapshot hooks, a restore, the after-restore

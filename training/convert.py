@@ -24,8 +24,9 @@ from ai_edge_quantizer import quantizer, recipe
 from tqdm import tqdm
 
 from clothing.classifier import Classifier, metadata_path, write_metadata
-from clothing.images import InputPreparer, decode_image
+from clothing.decoding.decode import decode_image
 from clothing.labels import CLASSES
+from clothing.model_input import InputPreparer
 from clothing.reference import reference_path, write_reference
 from conversion import pytorch
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement

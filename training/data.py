@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from clothing.images import decode_image, resize
+from clothing.decoding.decode import decode_image
 from clothing.labels import CLASSES
+from clothing.model_input import resize
 from training import config, dataset
 
 

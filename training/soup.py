@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clothing.images import InputPreparer
+from clothing.model_input import InputPreparer
 from training import config, data
 from training.model import build
 from training.train import accuracy, predict, to_tensor

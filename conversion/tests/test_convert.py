@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clothing.images import InputPreparer, decode_image
+from clothing.decoding.decode import decode_image
 from clothing.labels import CLASSES
+from clothing.model_input import InputPreparer
 from conversion import convert
 from conversion.tests.serving import PICTURES, ROOT, run_convert, served
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clothing.images import InputPreparer, decode_image
+from clothing.decoding.decode import decode_image
+from clothing.model_input import InputPreparer
 from conversion.tests.serving import PICTURES, run_convert, served
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),

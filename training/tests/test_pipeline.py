@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from clothing.classifier import Classifier
-from clothing.images import decode_image
+from clothing.decoding.decode import decode_image
 from clothing.labels import CLASSES
 from clothing.reference import differences, read_reference, reference_path
 from training import config, convert, data, ensemble, soup, train

@@ -11,7 +11,7 @@ scan in Python, a byte at a time where there is junk between them.
 
 This walk is the guard: it refuses what no encoder writes (more scans than
 ``MAX_SCANS``, more marker segments than ``MAX_SEGMENTS``, junk between
-markers) and hands the rest to ``clothing.decode_cost``. It steps over each
+markers) and hands the rest to ``clothing.decoding.cost``. It steps over each
 scan's entropy-coded data with one regular-expression search, in C, about
 0.4 ms a megabyte, and stops at the first scan of a baseline photo, the one
 scan libjpeg reads: microseconds there.

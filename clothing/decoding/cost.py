@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from PIL import Image
 
-from clothing.jpeg_layout import JpegLayout
+from clothing.decoding.jpeg_layout import JpegLayout
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 # Bytes a pixel takes at the decode's peak, by the mode Pillow decodes into: its own storage (1 byte for

@@ -1,0 +1,1 @@
+"""Decoding within budgets: structure checks, the cost from the header, and the guarded decode (decode)."""
