@@ -77,12 +77,10 @@ test: ## run every test (serving on the three platforms, end to end, deployment,
 environments: $(ENVIRONMENTS) ## install every environment the tests use
 
 test-serving: $(VENV)/.ready $(GCF_VENV)/.ready $(NODE_TOOLS)
-	@scripts/timed "serving tests" env GCF_VENV=$(GCF_VENV) $(VENV)/bin/python -m pytest \
-		--ignore tests/test_image_limits.py --ignore tests/test_arm64.py
+	@scripts/timed "serving tests" env GCF_VENV=$(GCF_VENV) $(VENV)/bin/python -m pytest -m "not limits"
 
 test-limits: $(VENV)/.ready $(ARM64)
-	@scripts/timed "hostile picture and arm64 tests" $(VENV)/bin/python -m pytest tests/test_image_limits.py \
-		tests/test_arm64.py
+	@scripts/timed "hostile picture and arm64 tests" $(VENV)/bin/python -m pytest -m limits
 
 test-torch: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready
 	@scripts/timed "training tests" $(TRAIN_VENV)/bin/python -m pytest -p no:anyio training/tests

@@ -12,6 +12,8 @@ import pytest
 from scripts import arm64
 from tests.conftest import LABELS, image_files
 
+pytestmark = pytest.mark.limits  # make test-limits runs it (pyproject.toml's markers)
+
 # XNNPACK's NEON and AVX kernels sum the same products in other orders, so float32 scores may differ in their
 # last bits (about 1e-7 for scores below 1; `python -m scripts.arm64 compare` prints the largest difference);
 # 1e-5 allows that and nothing more.

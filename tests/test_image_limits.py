@@ -27,6 +27,8 @@ from clothing.settings import DEFAULTS
 from tests import pictures
 from tests.conftest import IMAGES, ROOT
 
+pytestmark = pytest.mark.limits  # make test-limits runs it (pyproject.toml's markers)
+
 PEAK_ABOVE_IDLE_MB = 208  # the stated ceiling: the 192 MiB decode budget, and 16 MiB for what follows it
 CPU_SECONDS = DEFAULTS.max_decode_seconds  # the stated CPU budget of one decode
 REFUSAL_CPU_SECONDS = 0.1  # a refusal from the header costs next to nothing
