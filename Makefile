@@ -75,6 +75,10 @@ test: ## run every test (serving on the three platforms, end to end, deployment,
 		test-limits test-keras
 
 environments: $(ENVIRONMENTS) ## install every environment the tests use
+	@# pip copies a package into every environment that asks for it, where uv links them all to its cache: the
+	@# identical files are linked together, where util-linux's hardlink is (about 690 MB less after pip).
+	@if command -v hardlink >/dev/null; then hardlink -q -t $(VENV) $(TRAIN_VENV) $(CONVERT_VENV) $(GCF_VENV) \
+		$(CHECKOV_VENV) build/arm64; fi
 
 test-serving: $(VENV)/.ready $(GCF_VENV)/.ready $(NODE_TOOLS)
 	@scripts/timed "serving tests" env GCF_VENV=$(GCF_VENV) $(VENV)/bin/python -m pytest -m "not limits"
