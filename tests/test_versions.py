@@ -2,7 +2,7 @@
 a deploy that changes nothing publishes nothing.
 
 SAM names the ``AWS::Lambda::Version`` by a hash of the function's properties taken before CloudFormation
-resolves the parameters (https://github.com/aws/serverless-application-model/issues/1640), so a change of
+resolves the parameters (SAM issue #1640, aws/serverless-application-model), so a change of
 parameter alone leaves the same version resource with the same properties, and CloudFormation publishes
 nothing. CloudFormation replaces a version, publishing a new one, when its logical id changes or when its
 ``Description`` or ``CodeSha256`` does ("Update requires: Replacement",
