@@ -137,3 +137,16 @@ def test_a_missing_reference_file_fails_the_check_without_invoking_anything(tmp_
         answer = pre_traffic.lambda_handler(EVENT)
     assert answer["failures"] == ["the reference answers cannot be read (FileNotFoundError)"]
     assert [status["status"] for status in stand_in.statuses] == ["Failed"]
+
+
+def test_scripts_reference_writes_a_models_own_answers_and_refuses_a_missing_model_in_one_line(tmp_path):
+    model = broken_copy(tmp_path / "model")  # the shipped model and settings, unchanged
+    run = [sys.executable, "-m", "scripts.reference", str(model), "--check-dir", str(ROOT / "tests" / "images")]
+    result = subprocess.run(run, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    reference = read_reference(reference_path(model))
+    assert (reference["source"], len(reference["pictures"])) == ("this TF-Lite file as served", 10)
+    assert {p["name"] for p in reference["pictures"]} <= {p.name for p in (ROOT / "tests" / "images").iterdir()}
+    missing = subprocess.run([sys.executable, "-m", "scripts.reference", str(tmp_path / "none.tflite")], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
