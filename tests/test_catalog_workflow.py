@@ -1,10 +1,16 @@
 """The catalog's workflow and permissions, read against what AWS documents; asl-validator and moto accept all of
 them either way, so each rule is modelled here from AWS's page, cited where it is checked."""
 
+import json
+import subprocess
+
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
+from tests.conftest import ROOT
 from tests.sam_template import CATALOG_BUCKET, TEMPLATE, catalog_definition, deployed_resources, statements
+
+ASL_VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
 
 PARAMETERS = yaml_parse(TEMPLATE.read_text())["Parameters"]
 EXPRESS_LIMIT_SECONDS = 5 * 60  # an Express workflow runs at most five minutes (Step Functions' quotas page)
@@ -73,3 +79,65 @@ def test_by_default_a_catalog_run_leaves_instances_for_the_api():
 
     catalog, cap = PARAMETERS["CatalogConcurrency"]["Default"], PARAMETERS["MaxConcurrency"]["Default"]
     assert catalog <= int(cap * CATALOG_SHARE) < cap
+
+
+def test_the_catalog_exists_only_when_a_bucket_is_given():
+    without, with_bucket = deployed_resources({}), deployed_resources({"CatalogBucket": CATALOG_BUCKET})
+    assert {"CatalogStateMachine", "CatalogRole"} <= set(with_bucket)
+    assert not {"CatalogStateMachine", "CatalogRole"} & set(without)
+    assert without["ClassifierFunctionRole"]["Properties"]["Policies"] == [{"Ref": "AWS::NoValue"}]
+
+
+@pytest.mark.parametrize("parameters", [
+    {}, {"CatalogBatchSize": "1", "CatalogConcurrency": "1", "CatalogToleratedFailurePercentage": "0"},
+    {"CatalogBatchSize": "100", "CatalogConcurrency": "10000", "CatalogToleratedFailurePercentage": "100",
+     "CatalogInputPrefix": "photos/2026/", "CatalogResultsPrefix": "labels/"}])
+def test_the_catalog_definition_is_valid_amazon_states_language(tmp_path, template, parameters):
+    definition = catalog_definition({"CatalogBucket": CATALOG_BUCKET, **parameters}, template)
+    catalog = definition["States"]["ClassifyCatalog"]
+    assert catalog["ItemBatcher"]["MaxItemsPerBatch"] == int(parameters.get("CatalogBatchSize", 20))
+    assert catalog["ItemReader"]["Parameters"] == {"Bucket": CATALOG_BUCKET,
+                                                   "Prefix": parameters.get("CatalogInputPrefix", "catalog/")}
+    path = tmp_path / "catalog.asl.json"
+    path.write_text(json.dumps(definition))
+    result = subprocess.run([str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_asl_validator_refuses_a_definition_with_a_quoted_number(tmp_path, template):
+    """What DefinitionSubstitutions would have made of the numbers: the validator must tell."""
+    definition = catalog_definition({"CatalogBucket": CATALOG_BUCKET}, template)
+    definition["States"]["ClassifyCatalog"]["MaxConcurrency"] = "10"
+    path = tmp_path / "catalog.asl.json"
+    path.write_text(json.dumps(definition))
+    result = subprocess.run([str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, text=True)
+    assert result.returncode != 0 and "MaxConcurrency" in result.stdout + result.stderr
+
+
+def test_the_catalogs_largest_batch_is_what_the_function_takes():
+    from clothing.catalog import MAX_ITEMS
+
+    assert yaml_parse(TEMPLATE.read_text())["Parameters"]["CatalogBatchSize"]["MaxValue"] == MAX_ITEMS
+
+
+def test_the_function_reads_only_the_input_prefix_and_the_workflow_writes_only_the_results_prefix():
+    resources = deployed_resources({"CatalogBucket": CATALOG_BUCKET})
+    function_role, catalog_role = resources["ClassifierFunctionRole"], resources["CatalogRole"]
+    function_s3 = [s for s in statements(function_role) if str(s["Action"]).startswith("s3:")]
+    assert function_s3 == [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::${CatalogBucket}/${CatalogInputPrefix}*"}}, {
+        "Effect": "Allow", "Action": "s3:ListBucket",
+        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${CatalogBucket}"},
+        "Condition": {"StringLike": {"s3:prefix": {"Fn::Sub": "${CatalogInputPrefix}*"}}}}]
+    by_resource = {json.dumps(s["Resource"]): s for s in statements(catalog_role)}
+    listing = by_resource[json.dumps({"Fn::Sub": "arn:${AWS::Partition}:s3:::${CatalogBucket}"})]
+    assert listing["Action"] == "s3:ListBucket"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${CatalogInputPrefix}*"}}}
+    results = "arn:${AWS::Partition}:s3:::${CatalogBucket}/${CatalogResultsPrefix}*"
+    writing = by_resource[json.dumps({"Fn::Sub": results})]
+    assert "s3:PutObject" in writing["Action"]
+    s3_actions = [a for s in statements(catalog_role) for a in ([s["Action"]] if isinstance(s["Action"], str)
+                                                                 else s["Action"]) if a.startswith("s3:")]
+    assert not any("*" in action for action in s3_actions)
+    everything = [s for s in statements(catalog_role) if s["Resource"] == "*"]
+    assert all(a.startswith("xray:") for s in everything for a in s["Action"])

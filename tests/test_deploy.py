@@ -1,5 +1,6 @@
-"""The deployment, checked offline: the template passes the SAM transform that CloudFormation runs, lints,
-its API event reaches the handler, and the bill adds up."""
+"""The template, checked offline: it passes the SAM transform that CloudFormation runs and lints clean, its API
+and function are wired to the published alias, and its API event reaches the handler. The catalog's part is in
+tests/test_catalog_workflow.py, make deploy's checks in tests/test_preflight.py."""
 
 import json
 import os
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from cfnlint.decode import decode
-from samtranslator.yaml_helper import yaml_parse
 
 import lambda_function
 from clothing.settings import ENVIRONMENT_VARIABLES
@@ -18,7 +18,6 @@ from tests.sam_template import (
     CATALOG_BUCKET,
     TEMPLATE,
     allowed_parameter_values,
-    catalog_definition,
     deployed_resources,
     references,
     statements,
@@ -62,9 +61,6 @@ def test_every_allowed_parameter_value_passes_the_sam_transform_with_every_refer
         assert not any(dangling.values()), (parameters, dangling)
 
 
-ASL_VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
-
-
 @pytest.mark.parametrize("architecture", ["x86_64", "arm64"])
 @pytest.mark.parametrize("snapstart", ["off", "on"])
 def test_architecture_and_snapstart_with_the_api_and_the_catalog_on_the_published_alias(architecture, snapstart):
@@ -83,68 +79,6 @@ def test_architecture_and_snapstart_with_the_api_and_the_catalog_on_the_publishe
         resources["CatalogStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"]
     invoke = [s for s in statements(resources["CatalogRole"]) if s["Action"] == "lambda:InvokeFunction"]
     assert invoke == [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Ref": alias}}]
-
-
-def test_the_catalog_exists_only_when_a_bucket_is_given():
-    without, with_bucket = deployed_resources({}), deployed_resources({"CatalogBucket": CATALOG_BUCKET})
-    assert {"CatalogStateMachine", "CatalogRole"} <= set(with_bucket)
-    assert not {"CatalogStateMachine", "CatalogRole"} & set(without)
-    assert without["ClassifierFunctionRole"]["Properties"]["Policies"] == [{"Ref": "AWS::NoValue"}]
-
-
-@pytest.mark.parametrize("parameters", [
-    {}, {"CatalogBatchSize": "1", "CatalogConcurrency": "1", "CatalogToleratedFailurePercentage": "0"},
-    {"CatalogBatchSize": "100", "CatalogConcurrency": "10000", "CatalogToleratedFailurePercentage": "100",
-     "CatalogInputPrefix": "photos/2026/", "CatalogResultsPrefix": "labels/"}])
-def test_the_catalog_definition_is_valid_amazon_states_language(tmp_path, template, parameters):
-    definition = catalog_definition({"CatalogBucket": CATALOG_BUCKET, **parameters}, template)
-    catalog = definition["States"]["ClassifyCatalog"]
-    assert catalog["ItemBatcher"]["MaxItemsPerBatch"] == int(parameters.get("CatalogBatchSize", 20))
-    assert catalog["ItemReader"]["Parameters"] == {"Bucket": CATALOG_BUCKET,
-                                                   "Prefix": parameters.get("CatalogInputPrefix", "catalog/")}
-    path = tmp_path / "catalog.asl.json"
-    path.write_text(json.dumps(definition))
-    result = subprocess.run([str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_asl_validator_refuses_a_definition_with_a_quoted_number(tmp_path, template):
-    """What DefinitionSubstitutions would have made of the numbers: the validator must tell."""
-    definition = catalog_definition({"CatalogBucket": CATALOG_BUCKET}, template)
-    definition["States"]["ClassifyCatalog"]["MaxConcurrency"] = "10"
-    path = tmp_path / "catalog.asl.json"
-    path.write_text(json.dumps(definition))
-    result = subprocess.run([str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, text=True)
-    assert result.returncode != 0 and "MaxConcurrency" in result.stdout + result.stderr
-
-
-def test_the_catalogs_largest_batch_is_what_the_function_takes():
-    from clothing.catalog import MAX_ITEMS
-
-    assert yaml_parse(TEMPLATE.read_text())["Parameters"]["CatalogBatchSize"]["MaxValue"] == MAX_ITEMS
-
-
-def test_the_function_reads_only_the_input_prefix_and_the_workflow_writes_only_the_results_prefix():
-    resources = deployed_resources({"CatalogBucket": CATALOG_BUCKET})
-    function_role, catalog_role = resources["ClassifierFunctionRole"], resources["CatalogRole"]
-    function_s3 = [s for s in statements(function_role) if str(s["Action"]).startswith("s3:")]
-    assert function_s3 == [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": {
-        "Fn::Sub": "arn:${AWS::Partition}:s3:::${CatalogBucket}/${CatalogInputPrefix}*"}}, {
-        "Effect": "Allow", "Action": "s3:ListBucket",
-        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${CatalogBucket}"},
-        "Condition": {"StringLike": {"s3:prefix": {"Fn::Sub": "${CatalogInputPrefix}*"}}}}]
-    by_resource = {json.dumps(s["Resource"]): s for s in statements(catalog_role)}
-    listing = by_resource[json.dumps({"Fn::Sub": "arn:${AWS::Partition}:s3:::${CatalogBucket}"})]
-    assert listing["Action"] == "s3:ListBucket"
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${CatalogInputPrefix}*"}}}
-    results = "arn:${AWS::Partition}:s3:::${CatalogBucket}/${CatalogResultsPrefix}*"
-    writing = by_resource[json.dumps({"Fn::Sub": results})]
-    assert "s3:PutObject" in writing["Action"]
-    s3_actions = [a for s in statements(catalog_role) for a in ([s["Action"]] if isinstance(s["Action"], str)
-                                                                 else s["Action"]) if a.startswith("s3:")]
-    assert not any("*" in action for action in s3_actions)
-    everything = [s for s in statements(catalog_role) if s["Resource"] == "*"]
-    assert all(a.startswith("xray:") for s in everything for a in s["Action"])
 
 
 def methods_by_verb(resources: dict) -> dict[str, dict]:
@@ -229,49 +163,6 @@ def test_the_function_is_built_from_our_dockerfile(template):
     function = template["Resources"]["ClassifierFunction"]
     assert function["Properties"]["PackageType"] == "Image"
     assert (ROOT / function["Metadata"]["DockerContext"] / function["Metadata"]["Dockerfile"]).is_file()
-
-
-def preflight(tmp_path, docker_exit: int | None, credentials: bool, *arguments: str) -> subprocess.CompletedProcess:
-    """``python -m deploy.preflight`` with a stand-in ``docker`` (or none) and (or without) credentials."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    if docker_exit is not None:
-        (bin_dir / "docker").write_text(f"#!/bin/sh\nexit {docker_exit}\n")
-        (bin_dir / "docker").chmod(0o755)
-    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "AWS_CONFIG_FILE": str(tmp_path / "none"),
-           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"}
-    if credentials:
-        env |= {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example",
-                "AWS_DEFAULT_REGION": "eu-west-1"}
-    return subprocess.run([sys.executable, "-m", "deploy.preflight", *arguments], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-
-
-def test_deploy_says_in_one_line_each_that_docker_and_credentials_are_missing(tmp_path):
-    result = preflight(tmp_path, docker_exit=None, credentials=False)
-    lines = result.stderr.splitlines()
-    assert result.returncode == 1 and len(lines) == 2, result.stderr
-    assert "no container engine" in lines[0] and "no AWS credentials" in lines[1]
-
-
-def test_deploy_says_when_docker_is_installed_but_not_running(tmp_path):
-    result = preflight(tmp_path, docker_exit=1, credentials=True)
-    assert result.returncode == 1
-    assert result.stderr.splitlines() == [
-        "make deploy: docker installed but not running: start it, then run make deploy again"]
-
-
-def test_deploy_goes_ahead_when_docker_answers_and_credentials_exist(tmp_path):
-    result = preflight(tmp_path, docker_exit=0, credentials=True)
-    assert (result.returncode, result.stderr) == (0, "")
-
-
-def test_destroy_needs_only_credentials_and_says_so_before_sam_asks_anything(tmp_path):
-    result = preflight(tmp_path, None, False, "destroy")
-    assert result.returncode == 1
-    assert result.stderr.splitlines() == ["make destroy: no AWS credentials: run 'aws configure' (or set AWS_PROFILE, "
-                                          "or AWS_ACCESS_KEY_ID and its secret)"]
-    assert preflight(tmp_path, None, True, "destroy").returncode == 0  # no container engine needed
 
 
 def test_make_serve_gives_the_function_the_templates_default_memory_size(template):
