@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from clothing.classifier import metadata_path
-from conversion import pytorch
+from conversion import torch_to_tflite
 from training import config
 from training.model import build
 
@@ -91,7 +91,7 @@ def main() -> None:
     print(f"GFLOPs per picture: course {flops['course']:.2f}, ours {flops['ours']:.2f}")
     if not COURSE_MODEL.exists():
         # served as the course serves it: its logits, float32 weights
-        COURSE_MODEL.write_bytes(pytorch.to_tflite(course, 299, add_softmax=False, float16=False))
+        COURSE_MODEL.write_bytes(torch_to_tflite.to_tflite(course, 299, add_softmax=False, float16=False))
     print(f"{COURSE_MODEL}: {COURSE_MODEL.stat().st_size / 1e6:.1f} MB")
 
 

@@ -9,7 +9,7 @@ runtime every ONNX exporter targets. ``torch.onnx.export`` (with and without
 
     python -m conversion.onnx_source model.onnx model.tflite --size 240 --channels-first --softmax --float16
 
-converts without checking: the step ``conversion.pytorch`` runs here for a
+converts without checking: the step ``conversion.torch_to_tflite`` runs here for a
 network exported where torch is, which it checks there against PyTorch.
 """
 
@@ -145,7 +145,7 @@ def open_model(path: Path) -> Source:
         return session.run(None, {inputs[0].name: laid_out(batch, is_channels_first)})[0]
 
     def to_tflite(size: int, add_softmax: bool, float16: bool) -> bytes:
-        return convert(path, inputs[0].name, is_channels_first, size, add_softmax, float16)
+        return onnx_to_tflite(path, inputs[0].name, is_channels_first, size, add_softmax, float16)
 
     return Source("ONNX Runtime", nhwc(shape, is_channels_first), is_channels_first, scores, to_tflite,
                   ends_in_sigmoid=final_operator(structure) == "Sigmoid",
@@ -164,7 +164,7 @@ def with_softmax(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def convert(path: Path, input_name: str, is_channels_first: bool, size: int, add_softmax: bool,
+def onnx_to_tflite(path: Path, input_name: str, is_channels_first: bool, size: int, add_softmax: bool,
             float16: bool) -> bytes:
     import onnx2tf  # noqa: PLC0415 - a second or two of imports, for ONNX models only
 
@@ -205,7 +205,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         [image] = read_structure(args.source).graph.input
-        args.target.write_bytes(convert(args.source, image.name, args.channels_first, args.size, args.softmax,
+        args.target.write_bytes(onnx_to_tflite(args.source, image.name, args.channels_first, args.size, args.softmax,
                                         args.float16))
     except ValueError:
         sys.exit(f"{args.source}: one image input is needed")

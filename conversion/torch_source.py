@@ -1,6 +1,6 @@
 """PyTorch networks (``.pt2``, from ``torch.export.save``) as a conversion source, in the training environment.
 
-They become TF-Lite through ONNX (``conversion/pytorch.py``), the path this
+They become TF-Lite through ONNX (``conversion/torch_to_tflite.py``), the path this
 project's own model takes, and are checked against PyTorch. torch is in the
 training environment only, so ``make convert`` runs a ``.pt2`` there; an ONNX
 export of the same network converts without torch (``onnx_source``).
@@ -14,7 +14,7 @@ from typing import NoReturn
 import numpy as np
 import torch
 
-from conversion import pytorch
+from conversion import torch_to_tflite
 from conversion.source import ConversionError, Source, channels_first, first_line, laid_out, nhwc
 
 SAVE_HINT = ("save the network with its code: torch.export.save(torch.export.export(model.eval(), "
@@ -55,7 +55,7 @@ def open_pt2(path: Path) -> Source:
             return network(torch.from_numpy(laid_out(batch, is_channels_first))).numpy()
 
     return Source("PyTorch", nhwc(shape, is_channels_first), is_channels_first, scores,
-                  functools.partial(pytorch.to_tflite, program, channels_first=is_channels_first),
+                  functools.partial(torch_to_tflite.to_tflite, program, channels_first=is_channels_first),
                   final_operation(program)[1] == "sigmoid")
 
 

@@ -28,7 +28,7 @@ from clothing.decoding.decode import decode_image
 from clothing.labels import CLASSES
 from clothing.model_input import InputPreparer
 from clothing.reference import reference_path, write_reference
-from conversion import pytorch
+from conversion import torch_to_tflite
 from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
 from conversion.convert import reference_pictures
 from conversion.float16 import float16_recipe
@@ -73,10 +73,10 @@ VARIANT_RECIPES = {
 
 
 def export_variants(model: torch.nn.Module, logits: bool, saved: dict, work: Path) -> dict[str, Path]:
-    """The float32 model (``conversion.pytorch``, the path a user's network takes) and each quantized variant,
+    """The float32 model (``conversion.torch_to_tflite``, the path a user's network takes) and each quantized variant,
     each with its metadata file."""
     float_path = work / "model-float32.tflite"
-    float_path.write_bytes(pytorch.to_tflite(model, saved["input_size"], add_softmax=logits, float16=False))
+    float_path.write_bytes(torch_to_tflite.to_tflite(model, saved["input_size"], add_softmax=logits, float16=False))
     paths = {"float32": float_path}
     for name, make_recipe in VARIANT_RECIPES.items():
         paths[name] = work / f"model-{name}.tflite"
