@@ -352,6 +352,28 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
+def print_month(args: argparse.Namespace, durations: list[float], prices: Prices) -> None:
+    print(f"{args.requests:,} requests a month, {args.api} API, free tier {'on' if args.free_tier else 'off'}")
+    print("| memory | duration | arch | compute | requests | API Gateway | total | per 1,000 |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|")
+    for memory, duration in zip(args.memory, durations, strict=True):
+        for arch in ("x86_64", "arm64"):
+            bill = monthly_bill(memory, duration, args.requests, arch, args.api, args.free_tier, prices,
+                                args.request_kb)
+            print(f"| {memory} MB | {duration:g} ms | {arch} | {amounts(bill, args.requests)} |")
+
+
+def print_platforms(args: argparse.Namespace, durations: list[float], prices: Prices) -> None:
+    print(f"\nThe same {args.requests:,} requests on each platform, at about one vCPU "
+          f"(list prices as deploy/prices.py dates them)")
+    print("| platform | duration | compute | requests | API Gateway | total | per 1,000 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for duration in dict.fromkeys(durations):
+        for name, bill in platform_bills(duration, args.requests, args.free_tier, args.api, prices,
+                                         args.request_kb).items():
+            print(f"| {name} | {duration:g} ms | {amounts(bill, args.requests)} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = (arguments := parser()).parse_args(argv)
     prices = replace(PRICES, **{field.name: getattr(args, f"price_{field.name}") for field in fields(Prices)})
@@ -361,24 +383,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.catalog:
         print_catalog(args, prices)
         return
-    print(f"{args.requests:,} requests a month, {args.api} API, free tier {'on' if args.free_tier else 'off'}")
-    print("| memory | duration | arch | compute | requests | API Gateway | total | per 1,000 |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|")
-    for memory, duration in zip(args.memory, durations, strict=True):
-        for arch in ("x86_64", "arm64"):
-            bill = monthly_bill(memory, duration, args.requests, arch, args.api, args.free_tier, prices,
-                                args.request_kb)
-            print(f"| {memory} MB | {duration:g} ms | {arch} | {amounts(bill, args.requests)} |")
+    print_month(args, durations, prices)
     print_starts(args.memory[0], durations[0], args, prices)
     print_monitoring(args, prices)
-    print(f"\nThe same {args.requests:,} requests on each platform, at about one vCPU "
-          f"(list prices as deploy/prices.py dates them)")
-    print("| platform | duration | compute | requests | API Gateway | total | per 1,000 |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for duration in dict.fromkeys(durations):
-        for name, bill in platform_bills(duration, args.requests, args.free_tier, args.api, prices,
-                                         args.request_kb).items():
-            print(f"| {name} | {duration:g} ms | {amounts(bill, args.requests)} |")
+    print_platforms(args, durations, prices)
 
 
 if __name__ == "__main__":
