@@ -113,8 +113,8 @@ model: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready ## train, conv
 	$(VENV)/bin/python -m training.evaluate --promote $(CANDIDATE) $(ARGS)
 
 # A .pt2 network is read and exported to ONNX where torch is, in the training environment, and turned into TF-Lite
-# in the conversion one; everything else converts in the conversion environment alone.
-# The environment that reads MODEL's format, from conversion/formats.py's table.
+# in the conversion one; everything else converts in the conversion environment alone. conversion/formats.py's
+# table says which a MODEL needs.
 MODEL_VENV = $(if $(filter training,$(shell python3 -m conversion.formats environment "$(MODEL)")),$(TRAIN_VENV),$(CONVERT_VENV))
 
 convert: $(VENV)/.ready ## turn a model (MODEL=file.h5, .keras, a SavedModel folder, .onnx or .pt2) into OUT (default clothing_model.tflite)
