@@ -6,13 +6,9 @@ Runs the function's task root with the emulator's Python, as the runtime does,
 several times, and prints the median of each phase in milliseconds.
 """
 
-import contextlib
-import functools
-import http.server
 import json
 import statistics
 import subprocess
-import threading
 
 from benchmarks import run
 from scripts import serve
@@ -111,31 +107,15 @@ def main(runs: int = 7) -> None:
         print(f"  {name:<58} {now:6.1f}  (+{now - before:.1f})")
         before = memory["VmRSS"]
 
-    with picture_server() as url:
-        first = {"primed": [], "plain": []}
-        for _ in range(2 * runs):
-            for state, prime in (("primed", "True"), ("plain", "False")):
-                code = PRIMING.replace("PRIME", prime).replace("URL", url)
-                first[state].append(float(run_fresh(code, ALLOW_PRIVATE_URLS="true")))
+    url = f"{run.serve_directory(serve.ROOT / 'tests' / 'images')}/pants-1.jpg"
+    first = {"primed": [], "plain": []}
+    for _ in range(2 * runs):
+        for state, prime in (("primed", "True"), ("plain", "False")):
+            code = PRIMING.replace("PRIME", prime).replace("URL", url)
+            first[state].append(float(run_fresh(code, ALLOW_PRIVATE_URLS="true")))
     primed, plain = (statistics.median(first[state]) for state in ("primed", "plain"))
     print(f"a first request by URL, median of {2 * runs} fresh processes each: {primed:.1f} ms after SnapStart's "
           f"priming, {plain:.1f} ms after a plain start")
-
-
-@contextlib.contextmanager
-def picture_server():
-    """tests/images over HTTP on 127.0.0.1, for as long as the block runs; the URL of one picture."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(serve.ROOT / "tests" / "images"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/pants-1.jpg"
-    finally:
-        server.shutdown()
 
 
 if __name__ == "__main__":

@@ -13,10 +13,10 @@ Its role may invoke only that version and report only to this stack's deployment
 import json
 import os
 
-from clothing.reference import differences, read_reference
+from clothing.reference import differences, read_reference, reference_path
+from clothing.settings import DEFAULTS
 
-REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                         "clothing_model.reference.json")
+REFERENCE = reference_path(DEFAULTS.model_path)  # beside the model the image carries
 REASONS_SHOWN = 5  # failures named in the log line; the count says how many more
 
 

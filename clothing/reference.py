@@ -10,6 +10,7 @@ One rule for every comparison, the conversion's too (``conversion.agreement``): 
 answer must be the same. Plain Python: the hook that reads this imports nothing heavy.
 """
 
+import base64
 import json
 import math
 import os
@@ -25,8 +26,6 @@ def reference_path(model_path: str | os.PathLike) -> str:
 def write_reference(model_path: str | os.PathLike, pictures: dict[str, bytes],
                     scores: list[dict[str, float]], source: str) -> None:
     """The reference file beside ``model_path``: each picture (base64) and the scores ``source`` gave it."""
-    import base64  # noqa: PLC0415
-
     entries = [{"name": name, "image": base64.b64encode(data).decode(),
                 "scores": {label: round(float(score), 6) for label, score in answer.items()}}
                for (name, data), answer in zip(pictures.items(), scores, strict=True)]

@@ -81,8 +81,9 @@ class Service:
 
     @functools.cached_property
     def fetcher(self) -> "Fetcher":
-        """The image fetcher, made on the first URL: its HTTP client and ssl are 20 ms of a cold start that a
-        picture sent in the request never needs (SnapStart's priming makes it before the snapshot)."""
+        """The image fetcher, made on the first URL: its HTTP client and ssl are about 14 ms of a cold start
+        (``python -m benchmarks.startup``) that a picture sent in the request never needs (SnapStart's priming
+        makes it before the snapshot)."""
         from clothing.fetch import Fetcher  # noqa: PLC0415
 
         settings = self.settings

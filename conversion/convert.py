@@ -23,6 +23,7 @@ never leaves a broken model behind, and every failure is one line.
 
 import argparse
 import functools
+import io
 import os
 import statistics
 import sys
@@ -32,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from clothing.classifier import Classifier, metadata_path, two_labels, write_metadata
 from clothing.decoding.decode import decode_image
@@ -95,10 +97,6 @@ def check_pictures(check_dir: Path | None) -> list[Path]:
 def reference_pictures(pictures: list[Path], size: int) -> dict[str, bytes]:
     """A few check pictures, spread over them, as JPEGs of the model's input size: small enough to travel in
     the reference file (clothing.reference)."""
-    import io  # noqa: PLC0415
-
-    from PIL import Image  # noqa: PLC0415
-
     chosen = {}
     for picture in pictures[::max(1, len(pictures) // REFERENCE_PICTURES)][:REFERENCE_PICTURES]:
         with Image.open(picture) as image:

@@ -21,11 +21,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import boto3
-import botocore.exceptions
 from tqdm import tqdm
 
 from deploy.preflight import credentials_problem
-from deploy.stack import Refusal, outputs_of, parameters_of, stack_name
+from deploy.stack import Refusal, outputs_of, parameters_of, said_in_one_line, stack_name
 
 DONE = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 # The most of the function's instances a run may take, so that the API keeps the rest: reserved concurrency
@@ -166,25 +165,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", action="store_true", help="follow the run to its end and say how it ended")
     parser.add_argument("--out", type=Path, help="with --wait: write the results as make classify does")
     args = parser.parse_args(argv)
-    try:
+
+    def started() -> tuple[list[str], bool]:
         if args.out and not args.wait:
             raise Refusal("--out needs --wait: the results exist once the run ends")
         if problem := credentials_problem():
             raise Refusal(problem)
-        lines, went_well = start(stack_name(args.stack), args.wait, args.out)
-    except Refusal as refusal:
-        print(f"make classify-bucket: {refusal}", file=sys.stderr)
+        try:
+            return start(stack_name(args.stack), args.wait, args.out)
+        except OSError as error:  # --out cannot be written
+            raise Refusal(str(error)) from None
+
+    outcome = said_in_one_line("make classify-bucket", started)
+    if outcome is None:
         return 2
-    except botocore.exceptions.BotoCoreError as error:  # no network, an endpoint that does not answer
-        print(f"make classify-bucket: AWS cannot be reached: {error}", file=sys.stderr)
-        return 2
-    except botocore.exceptions.ClientError as error:
-        print(f"make classify-bucket: AWS refused: {error.response['Error'].get('Message', error)}",
-              file=sys.stderr)
-        return 2
-    except OSError as error:  # --out cannot be written
-        print(f"make classify-bucket: {error}", file=sys.stderr)
-        return 2
+    lines, went_well = outcome
     print("\n".join(lines))
     return 0 if went_well else 1
 

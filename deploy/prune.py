@@ -15,10 +15,9 @@ import argparse
 import sys
 
 import boto3
-import botocore.exceptions
 
 from deploy.preflight import credentials_problem
-from deploy.stack import Refusal, outputs_of, stack_name
+from deploy.stack import Refusal, outputs_of, said_in_one_line, stack_name
 
 
 def unaliased_versions(lambda_client, function: str, keep: int) -> list[str]:
@@ -54,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=int, default=1, help="unaliased versions to keep, newest first (default 1)")
     parser.add_argument("--dry-run", action="store_true", help="say what would be deleted, and delete nothing")
     args = parser.parse_args(argv)
-    try:
+
+    def pruned() -> list[str]:
         if args.keep < 0:
             raise Refusal("--keep takes a number of versions, 0 or more")
         if problem := credentials_problem():
@@ -62,15 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         function = args.function or outputs_of(stack_name(args.stack)).get("FunctionName")
         if not function:
             raise Refusal("the stack has no FunctionName output: is it this project's?")
-        lines = prune(function, args.keep, args.dry_run)
-    except Refusal as refusal:
-        print(f"make prune: {refusal}", file=sys.stderr)
-        return 2
-    except botocore.exceptions.BotoCoreError as error:
-        print(f"make prune: AWS cannot be reached: {error}", file=sys.stderr)
-        return 2
-    except botocore.exceptions.ClientError as error:
-        print(f"make prune: AWS refused: {error.response['Error'].get('Message', error)}", file=sys.stderr)
+        return prune(function, args.keep, args.dry_run)
+
+    lines = said_in_one_line("make prune", pruned)
+    if lines is None:
         return 2
     print("\n".join(lines))
     return 0

@@ -1,7 +1,10 @@
 """The deployed stack that the commands after ``make deploy`` work on: its name and its outputs."""
 
+import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import boto3
 import botocore.exceptions
@@ -11,6 +14,23 @@ SAMCONFIG = Path(__file__).resolve().parent.parent / "samconfig.toml"
 
 class Refusal(Exception):
     """What the user must change, in one line."""
+
+
+T = TypeVar("T")
+
+
+def said_in_one_line(command: str, work: Callable[[], T]) -> T | None:
+    """``work``'s result; or None, once ``command`` has said in one line why it could not do it: a refusal,
+    AWS out of reach, or AWS refusing. A user's mistake never ends in a traceback."""
+    try:
+        return work()
+    except Refusal as refusal:
+        print(f"{command}: {refusal}", file=sys.stderr)
+    except botocore.exceptions.BotoCoreError as error:  # no network, an endpoint that does not answer
+        print(f"{command}: AWS cannot be reached: {error}", file=sys.stderr)
+    except botocore.exceptions.ClientError as error:
+        print(f"{command}: AWS refused: {error.response['Error'].get('Message', error)}", file=sys.stderr)
+    return None
 
 
 def saved_stack_name(samconfig: Path = SAMCONFIG) -> str | None:

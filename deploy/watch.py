@@ -13,11 +13,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import boto3
-import botocore.exceptions
 
 from clothing.logs import METRICS_NAMESPACE
 from deploy.preflight import credentials_problem
-from deploy.stack import Refusal, outputs_of, stack_name
+from deploy.stack import Refusal, outputs_of, said_in_one_line, stack_name
 
 PERCENTILES = ("p50", "p90", "p99")
 OWN_COUNTS = {"ServerErrors": "the function's own", "UpstreamErrors": "from image hosts",
@@ -100,20 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", help="the stack to watch (default: the one in samconfig.toml)")
     parser.add_argument("--hours", type=float, default=1.0, help="how far back (default 1)")
     args = parser.parse_args(argv)
-    try:
+
+    def watch() -> list[str]:
         if not 0 < args.hours <= 24 * 15:  # CloudWatch keeps one-minute data 15 days
             raise Refusal("--hours takes a number of hours above 0, at most 360 (15 days)")
         if problem := credentials_problem():
             raise Refusal(problem)
-        lines = report(stack_name(args.stack), args.hours)
-    except Refusal as refusal:
-        print(f"make watch: {refusal}", file=sys.stderr)
-        return 2
-    except botocore.exceptions.BotoCoreError as error:
-        print(f"make watch: AWS cannot be reached: {error}", file=sys.stderr)
-        return 2
-    except botocore.exceptions.ClientError as error:
-        print(f"make watch: AWS refused: {error.response['Error'].get('Message', error)}", file=sys.stderr)
+        return report(stack_name(args.stack), args.hours)
+
+    lines = said_in_one_line("make watch", watch)
+    if lines is None:
         return 2
     print("\n".join(lines))
     return 0

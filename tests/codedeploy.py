@@ -8,13 +8,14 @@ body against that model's input shape, so a request real CodeDeploy would refuse
 """
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import botocore.session
 from botocore.validate import ParamValidator
+
+from tests.conftest import in_background
 
 MODEL = botocore.session.get_session().get_service_model("codedeploy")
 OPERATION = MODEL.operation_model("PutLifecycleEventHookExecutionStatus")
@@ -56,11 +57,6 @@ def codedeploy() -> Iterator[ThreadingHTTPServer]:
     """The stand-in on a free port; ``.url`` to reach it, ``.statuses`` the requests it accepted."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.statuses = []
-    server.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with in_background(server) as url:
+        server.url = url
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
