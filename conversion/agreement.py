@@ -10,6 +10,7 @@ version's answers with the conversion's by the same rule (``clothing.reference``
 import numpy as np
 
 from clothing.reference import MAX_SCORE_DIFFERENCE
+from conversion.source import ConversionError
 
 
 def disagreement(reference: np.ndarray, converted: np.ndarray) -> tuple[int, float, bool]:
@@ -19,3 +20,12 @@ def disagreement(reference: np.ndarray, converted: np.ndarray) -> tuple[int, flo
     differing = int((clear & (reference.argmax(1) != converted.argmax(1))).sum())
     largest = float(np.abs(reference - converted).max())
     return differing, largest, differing == 0 and largest <= MAX_SCORE_DIFFERENCE
+
+
+def check_agreement(reference: np.ndarray, converted: np.ndarray, framework: str) -> float:
+    """The largest score difference; ConversionError, naming the framework, unless the two agree."""
+    differing, largest, agrees = disagreement(reference, converted)
+    if not agrees:
+        raise ConversionError(f"the TF-Lite model differs from {framework}: another top answer on {differing} clear "
+                              f"pictures, scores up to {largest:.4f} apart (at most {MAX_SCORE_DIFFERENCE})")
+    return largest

@@ -41,10 +41,10 @@ from clothing.labels import CLASSES
 from clothing.model_input import RESIZES, SCALINGS, InputPreparer
 from clothing.reference import reference_path, write_reference
 from clothing.settings import DEFAULTS, interpreter_threads
-from conversion.agreement import MAX_SCORE_DIFFERENCE, disagreement
+from conversion.agreement import check_agreement
 from conversion.formats import KNOWN, framework
 from conversion.scaling import choose_scaling
-from conversion.source import ConversionError, Source, first_line
+from conversion.source import ConversionError, Source, first_line, shape_text
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_PICTURES = 64
@@ -64,7 +64,7 @@ def open_source(path: Path) -> Source:
 def input_size(shape: tuple, asked: int | None) -> int:
     """The side of the square RGB picture the model takes, from its (NHWC) input shape or, if open, asked."""
     if len(shape) != 4 or shape[3] != 3:
-        raise ConversionError(f"the model takes {_shape(shape)}; an image input (batch, height, width, 3) "
+        raise ConversionError(f"the model takes {shape_text(shape)}; an image input (batch, height, width, 3) "
                               "or (batch, 3, height, width) is needed")
     height, width = shape[1], shape[2]
     if height is None and width is None:
@@ -116,15 +116,6 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return exponentials / exponentials.sum(axis=1, keepdims=True)
 
 
-def check_agreement(reference: np.ndarray, converted: np.ndarray, framework: str = "Keras") -> float:
-    """The largest score difference; ConversionError unless the TF-Lite model agrees with the source."""
-    disagree, largest, agrees = disagreement(reference, converted)
-    if not agrees:
-        raise ConversionError(f"the TF-Lite model differs from {framework}: another top answer on {disagree} clear "
-                              f"pictures, scores up to {largest:.4f} apart (at most {MAX_SCORE_DIFFERENCE})")
-    return largest
-
-
 def output_kind(raw: np.ndarray, labels: tuple[str, ...], ends_in_sigmoid: bool) -> str:
     """What the model's output is (clothing.classifier.OUTPUTS), from its graph; ConversionError if no labels fit."""
     default = " (the default is the ten clothing classes: give yours with --labels a,b, or ARGS=\"--labels a,b\" " \
@@ -174,7 +165,7 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
         raise ConversionError(f"{source.framework} cannot run the model on {size}x{size} pictures "
                               f"({first_line(error)})") from None
     if raw.ndim != 2:
-        raise ConversionError(f"the model gives scores of shape {_shape(raw.shape[1:])} for a picture; one score "
+        raise ConversionError(f"the model gives scores of shape {shape_text(raw.shape[1:])} for a picture; one score "
                               "per label is needed")
     kind = output_kind(raw, labels, source.ends_in_sigmoid)
     add_softmax = kind == "probabilities" and not is_probabilities(raw)
@@ -233,10 +224,6 @@ def read_labels(text: str) -> tuple[str, ...]:
     if len(set(labels)) != len(labels):
         raise argparse.ArgumentTypeError("the labels must differ from each other")
     return labels
-
-
-def _shape(shape: list) -> str:
-    return "(" + ", ".join("any" if side is None else str(side) for side in shape) + ")"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,12 +17,6 @@ from conversion.formats import framework
 from conversion.source import ConversionError, channels_first, first_line
 
 
-def shape_text(shape) -> str:
-    sides = ["batch" if i == 0 and not isinstance(side, int) else (str(side) if isinstance(side, int) else "any")
-             for i, side in enumerate(shape)]
-    return "(" + ", ".join(sides) + ")"
-
-
 def picture_text(shape) -> str:
     if channels_first(shape):
         layout, sides = "channels first", shape[2:]

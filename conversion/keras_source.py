@@ -16,7 +16,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from conversion.source import ConversionError, OwnScaling, Source, first_line, short  # noqa: E402
+from conversion.source import ConversionError, OwnScaling, Source, first_line, shape_text, short  # noqa: E402
 
 PREPROCESSING = (keras.layers.Rescaling, keras.layers.Normalization)
 
@@ -166,7 +166,7 @@ def _conversion_failure(error: BaseException) -> str:
 
 def describe(path: Path) -> dict[str, str]:
     """make inspect's fields for a Keras model."""
-    from conversion.inspect_model import kind_text, picture_text, scaling_text, shape_text, size_text  # noqa: PLC0415
+    from conversion.inspect_model import kind_text, picture_text, scaling_text, size_text  # noqa: PLC0415
 
     model = load(path)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]

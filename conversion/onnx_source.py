@@ -34,6 +34,7 @@ from conversion.source import (
     first_line,
     laid_out,
     nhwc,
+    shape_text,
     short,
 )
 
@@ -219,7 +220,7 @@ if __name__ == "__main__":
 
 def describe(path: Path) -> dict[str, str]:
     """make inspect's fields for an ONNX model, read without running it."""
-    from conversion.inspect_model import kind_text, picture_text, scaling_text, shape_text, size_text  # noqa: PLC0415
+    from conversion.inspect_model import kind_text, picture_text, scaling_text, size_text  # noqa: PLC0415
 
     model = read_structure(path)
     files = [path, *(path.parent / name for name in external_data(model, path))]

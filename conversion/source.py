@@ -54,3 +54,10 @@ def short(values) -> str:
     flat = np.ravel(np.asarray(values, dtype=np.float64))
     shown = ", ".join(f"{value:.4g}" for value in flat[:3])
     return shown if flat.size == 1 else f"[{shown}{', ...' if flat.size > 3 else ''}]"
+
+
+def shape_text(shape) -> str:
+    """A shape as messages print it: "(batch, 224, 224, 3)", an open side "any"."""
+    sides = ["batch" if i == 0 and not isinstance(side, int) else (str(side) if isinstance(side, int) else "any")
+             for i, side in enumerate(shape)]
+    return "(" + ", ".join(sides) + ")"

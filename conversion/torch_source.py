@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from conversion import torch_to_tflite
-from conversion.source import ConversionError, Source, channels_first, first_line, laid_out, nhwc
+from conversion.source import ConversionError, Source, channels_first, first_line, laid_out, nhwc, shape_text
 
 SAVE_HINT = ("save the network with its code: torch.export.save(torch.export.export(model.eval(), "
              "(torch.zeros(1, 3, 224, 224),)), 'model.pt2')")
@@ -77,7 +77,7 @@ def final_operation(program) -> tuple[torch.fx.Node, str]:
 
 def describe(path: Path) -> dict[str, str]:
     """make inspect's fields for an exported program."""
-    from conversion.inspect_model import kind_text, picture_text, shape_text, size_text  # noqa: PLC0415
+    from conversion.inspect_model import kind_text, picture_text, size_text  # noqa: PLC0415
 
     if path.suffix.lower() != ".pt2":
         refuse_state_dict(path)

@@ -18,7 +18,8 @@ import tensorflow as tf
 from clothing.decoding.decode import decode_image
 from clothing.labels import CLASSES
 from clothing.model_input import InputPreparer
-from conversion import convert
+from conversion.agreement import check_agreement
+from conversion.source import ConversionError
 from conversion.tests.serving import PICTURES, ROOT, run_convert, served
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # TensorFlow's and Keras's own
@@ -273,14 +274,14 @@ def test_what_cannot_be_served_is_refused_in_one_line_and_nothing_is_replaced(tm
 
 def test_the_agreement_check_refuses_another_answer_or_distant_scores():
     reference = np.eye(4, dtype=np.float32)
-    with pytest.raises(convert.ConversionError, match="another top answer on 4 clear pictures"):
-        convert.check_agreement(reference, np.roll(reference, 1, axis=1))
-    with pytest.raises(convert.ConversionError, match="scores up to"):
-        convert.check_agreement(reference, reference * 0.95)
-    with pytest.raises(convert.ConversionError):
-        convert.check_agreement(reference, reference * np.nan)
+    with pytest.raises(ConversionError, match="differs from Keras: another top answer on 4 clear pictures"):
+        check_agreement(reference, np.roll(reference, 1, axis=1), "Keras")
+    with pytest.raises(ConversionError, match="scores up to"):
+        check_agreement(reference, reference * 0.95, "Keras")
+    with pytest.raises(ConversionError):
+        check_agreement(reference, reference * np.nan, "Keras")
     unclear = np.array([[0.5, 0.49, 0.01]])  # Keras itself hesitates: the top answer may swap
-    assert convert.check_agreement(unclear, unclear[:, [1, 0, 2]]) == pytest.approx(0.01)
+    assert check_agreement(unclear, unclear[:, [1, 0, 2]], "Keras") == pytest.approx(0.01)
 
 
 def inspected(path) -> dict[str, str]:
