@@ -19,11 +19,20 @@ from PIL import Image
 from clothing.decoding.jpeg_layout import JpegLayout
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
-# Bytes a pixel takes at the decode's peak, by the mode Pillow decodes into: its own storage (1 byte for
-# 1, L and P; 2 for 16-bit; 4 for the rest), plus the full-size copies made before the picture can be
-# shrunk: 1 becomes L, and 16-bit becomes I, since Image.reduce takes neither; P becomes RGBA; RGBA and LA
-# are premultiplied by Image.reduce itself.
-_PEAK_BYTES_PER_PIXEL = {"1": 2, "L": 1, "P": 9, "LA": 8, "RGBA": 8, **dict.fromkeys(SIXTEEN_BIT_MODES, 6)}
+# What Image.reduce needs a mode converted to before it can shrink it (it takes neither 1 nor 16-bit, and would
+# average a palette's indices): a full-size copy, made by decode_image and counted here.
+CONVERT_BEFORE_REDUCING = {"1": "L", "P": "RGBA", **dict.fromkeys(SIXTEEN_BIT_MODES, "I")}
+_STORAGE_BYTES = {"1": 1, "L": 1, "P": 1, **dict.fromkeys(SIXTEEN_BIT_MODES, 2)}  # a pixel in Pillow; others 4
+_PREMULTIPLIED_BY_REDUCE = {"RGBA", "LA"}  # Image.reduce makes a premultiplied copy of these
+
+
+def _peak_bytes_per_pixel(mode: str) -> int:
+    """Bytes a pixel takes at the decode's peak: its own storage and every full-size copy made to shrink it."""
+    if mode in CONVERT_BEFORE_REDUCING:
+        return _STORAGE_BYTES[mode] + _peak_bytes_per_pixel(CONVERT_BEFORE_REDUCING[mode])
+    return _STORAGE_BYTES.get(mode, 4) * (2 if mode in _PREMULTIPLIED_BY_REDUCE else 1)
+
+
 # Copies of the pixels a decoder holds at once, measured: libwebp decodes into its own buffer, which Pillow
 # copies twice; libavif holds the AV1 frame (YUV, up to 16 bits a sample) beside Pillow's RGB; Pillow's
 # run-length BMP decoder collects the pixels in Python.
@@ -49,7 +58,7 @@ def decode_cost(img: Image.Image, file_bytes: int, jpeg: JpegLayout | None = Non
     decoder = img.tile[0][0] if img.tile else img.format
     kind = decoder if decoder in NS_PER_PIXEL else img.format
     copies = _DECODER_COPIES.get(decoder, _DECODER_COPIES.get(img.format, 1))
-    memory = width * height * _PEAK_BYTES_PER_PIXEL.get(img.mode, 4) * copies
+    memory = width * height * _peak_bytes_per_pixel(img.mode) * copies
     nanoseconds = width * height * NS_PER_PIXEL.get(kind, 20) + file_bytes * NS_PER_FILE_BYTE.get(kind, 0)
     if jpeg is not None:
         memory += jpeg.coefficient_bytes

@@ -15,13 +15,12 @@ import PIL.WebPImagePlugin  # noqa: F401 - registers the WebP decoder: see below
 from PIL import AvifImagePlugin, Image, ImageOps
 
 from clothing.decoding.chunk_counts import PNG_SIGNATURE, check_gif_blocks, check_png_chunks
-from clothing.decoding.cost import SIXTEEN_BIT_MODES, decode_cost
+from clothing.decoding.cost import CONVERT_BEFORE_REDUCING, SIXTEEN_BIT_MODES, decode_cost
 from clothing.decoding.jpeg_layout import JpegLayout, read_jpeg_layout
 from clothing.errors import ImageTooLarge, NotAnImage
 from clothing.settings import DEFAULTS
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF")
-_CONVERT_BEFORE_REDUCING = {"1": "L", "P": "RGBA", **dict.fromkeys(SIXTEEN_BIT_MODES, "I")}
 # libavif decodes on every core it finds; one thread keeps its CPU time the one decode_cost counts.
 AvifImagePlugin.DEFAULT_MAX_THREADS = 1
 
@@ -134,8 +133,8 @@ def _shrink(img: Image.Image, size: int) -> Image.Image:
     if factors == (1, 1):
         img.load()
         return img
-    if img.mode in _CONVERT_BEFORE_REDUCING:
-        img = img.convert(_CONVERT_BEFORE_REDUCING[img.mode])
+    if img.mode in CONVERT_BEFORE_REDUCING:
+        img = img.convert(CONVERT_BEFORE_REDUCING[img.mode])
     return img.reduce(factors)
 
 
