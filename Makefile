@@ -41,7 +41,7 @@ ARM64 := build/arm64/.ready
 ENVIRONMENTS := $(VENV)/.ready $(GCF_VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(CHECKOV_VENV)/.ready \
 	$(NODE_TOOLS) $(ARM64)
 
-.PHONY: help serve classify test test-serving test-limits test-torch test-keras environments lint model convert inspect bench deploy destroy cost \
+.PHONY: help serve classify test test-unit test-serving test-limits test-torch test-keras environments lint model convert inspect bench deploy destroy cost \
 	package-gcf package-azure serve-gcf classify-bucket prune watch
 
 help:
@@ -79,6 +79,9 @@ environments: $(ENVIRONMENTS) ## install every environment the tests use
 	@# identical files are linked together, where util-linux's hardlink is (about 690 MB less after pip).
 	@if command -v hardlink >/dev/null; then hardlink -q -t $(VENV) $(TRAIN_VENV) $(CONVERT_VENV) $(GCF_VENV) \
 		$(CHECKOV_VENV) build/arm64; fi
+
+test-unit: $(VENV)/.ready ## the unit tests alone, the quick loop: no process, server, socket or browser (under a minute)
+	@scripts/timed "unit tests" $(VENV)/bin/python -m pytest -m "not process and not browser and not platform and not limits"
 
 test-serving: $(VENV)/.ready $(GCF_VENV)/.ready $(NODE_TOOLS)
 	@scripts/timed "serving tests" env GCF_VENV=$(GCF_VENV) $(VENV)/bin/python -m pytest -m "not limits"

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import socketserver
 import subprocess
 import sys
@@ -137,6 +138,32 @@ def in_background(server: socketserver.BaseServer) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# A test's kind, by what it needs (pyproject.toml's markers); a test with none of them is a unit test.
+KINDS = ("process", "browser", "platform", "limits")
+# Fixtures that start a server: a test that asks for one is process-level, marked here rather than by hand.
+SERVER_FIXTURES = {"image_server", "moto_endpoint", "served"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SERVER_FIXTURES & set(item.fixturenames):
+            item.add_marker("process")
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_stay_in_process(request, monkeypatch):
+    """A unit test starts no process and opens no socket: one that does fails, naming the marker it lacks."""
+    if any(request.node.get_closest_marker(kind) for kind in KINDS):
+        return
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a unit test started a process or opened a socket: mark it process-level "
+                             "(pytest.mark.process) or keep it in this process")
+
+    for owner, name in ((subprocess.Popen, "__init__"), (socket.socket, "connect"), (socket.socket, "bind")):
+        monkeypatch.setattr(owner, name, refused)
 
 
 @pytest.fixture(scope="session")

@@ -130,6 +130,7 @@ def test_without_a_catalog_bucket_a_batch_is_refused_and_the_function_keeps_serv
     assert list(served) == list(LABELS)
 
 
+@pytest.mark.process
 def test_a_catalog_bucket_that_cannot_be_reached_is_an_upstream_error_per_key():
     _, (answer,) = handle([batch(PREFIX + "pants-1.jpg")], f"http://127.0.0.1:{free_port()}",
                           CATALOG_BUCKET=BUCKET, CONNECT_TIMEOUT="1")
@@ -162,6 +163,7 @@ class TricklingS3(BaseHTTPRequestHandler):
                 time.sleep(0.2)
 
 
+@pytest.mark.process
 def test_a_read_near_the_end_of_an_invocation_ends_with_it_and_the_rest_get_typed_timeouts():
     """Lambda ends an invocation at its timeout whatever it is doing, and the batch's results would be lost:
     each read ends by the invocation's time left (less the second kept to answer), however slowly S3 sends."""

@@ -88,6 +88,7 @@ def test_the_catalog_exists_only_when_a_bucket_is_given():
     assert without["ClassifierFunctionRole"]["Properties"]["Policies"] == [{"Ref": "AWS::NoValue"}]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("parameters", [
     {}, {"CatalogBatchSize": "1", "CatalogConcurrency": "1", "CatalogToleratedFailurePercentage": "0"},
     {"CatalogBatchSize": "100", "CatalogConcurrency": "10000", "CatalogToleratedFailurePercentage": "100",
@@ -104,6 +105,7 @@ def test_the_catalog_definition_is_valid_amazon_states_language(tmp_path, templa
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.process
 def test_asl_validator_refuses_a_definition_with_a_quoted_number(tmp_path, template):
     """What DefinitionSubstitutions would have made of the numbers: the validator must tell."""
     definition = catalog_definition({"CatalogBucket": CATALOG_BUCKET}, template)

@@ -25,6 +25,7 @@ def lines(out) -> list[dict]:
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
+@pytest.mark.process
 def test_a_folder_gets_one_line_a_picture_with_the_functions_scores_and_a_summary(tmp_path):
     out = tmp_path / "results.jsonl"
     result = classify(IMAGES, "--out", out, "--workers", "2")
@@ -42,6 +43,7 @@ def test_a_folder_gets_one_line_a_picture_with_the_functions_scores_and_a_summar
     assert summary[-1].startswith("slowest: ") and summary[-1].count(" ms") == 5
 
 
+@pytest.mark.process
 def test_a_folder_is_read_by_content_and_every_file_is_accounted_for(tmp_path):
     """A photo saved without a suffix, as many downloads are, is classified; a text file and a file of no known
     kind are named as skipped; the summary's counts add up to what the folder holds; LiteRT's banner stays off
@@ -65,6 +67,7 @@ def test_a_folder_is_read_by_content_and_every_file_is_accounted_for(tmp_path):
     assert summary[-3] == f"skipped 2 files that are not pictures: {folder / '.DS_Store'}, {folder / 'notes.txt'}"
 
 
+@pytest.mark.process
 def test_bad_files_and_hostile_pictures_each_get_their_typed_error_and_the_run_goes_on(tmp_path):
     folder = tmp_path / "catalog"
     folder.mkdir()
@@ -101,6 +104,7 @@ def test_urls_follow_the_functions_address_policy(tmp_path, image_server):
     assert answers["http://169.254.169.254/latest/meta-data/"]["error"]["type"] == "UrlRefused"
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("kind", ["csv", "jsonl"])
 def test_a_manifest_names_each_picture_by_key_beside_it(tmp_path, kind):
     for name in ("skirt-1.jpg", "shorts-2.jpg"):
@@ -124,6 +128,7 @@ def many_pictures(folder, copies: int = 3):
     return folder
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
 def test_a_run_stopped_midway_resumes_without_a_duplicate_or_a_loss(tmp_path, stop):
     folder = many_pictures(tmp_path / "catalog")
@@ -150,6 +155,7 @@ def test_a_run_stopped_midway_resumes_without_a_duplicate_or_a_loss(tmp_path, st
     assert f"60 inputs: {first} already in the output, {60 - first} classified" in result.stderr
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("arguments", "message"), [
     (["nowhere", "--out", "x.jsonl"], "classify: nowhere: no such folder or file"),
     (["MANIFEST", "--out", "x.jsonl"], "every row needs a url or key or path column"),

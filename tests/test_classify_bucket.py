@@ -106,6 +106,7 @@ def test_a_results_bucket_in_another_region_is_refused_before_anything_is_paid(e
     assert len(executions(endpoint)) == before
 
 
+@pytest.mark.process
 def test_out_needs_wait():
     result = subprocess.run([sys.executable, "-m", "deploy.classify_bucket", "--out", "r.jsonl"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
@@ -193,6 +194,7 @@ def test_waiting_shows_the_map_runs_items_done_and_failed(monkeypatch):
     assert "60/100" in shown and "failed=2" in shown and "100/100" in shown and "failed=3" in shown
 
 
+@pytest.mark.process
 def test_classify_bucket_without_credentials_or_a_stack_says_so_in_one_line(tmp_path):
     bare = {"AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
     result = subprocess.run([sys.executable, "-m", "deploy.classify_bucket"], cwd=ROOT, capture_output=True,

@@ -48,6 +48,7 @@ def test_a_catalogs_bill_on_both_paths_worked_by_hand():
     assert batched.api == 0 and batched.total < api.total
 
 
+@pytest.mark.process
 def test_the_catalog_pages_price_table_is_what_make_cost_prints():
     page = (ROOT / "docs" / "catalog.md").read_text()
     printed = subprocess.run([sys.executable, "-m", "deploy.cost", "--catalog", "1000000", "--duration-ms", "13"],
@@ -73,6 +74,7 @@ def test_snapstarts_month_worked_by_hand():
     assert provisioned_above == pytest.approx((one_warm_instance - on.cache) / per_restore)
 
 
+@pytest.mark.process
 def test_the_deploy_pages_snapstart_table_is_what_make_cost_prints():
     page = (ROOT / "docs" / "deploy.md").read_text()
     printed = subprocess.run([sys.executable, "-m", "deploy.cost", "--memory", "1769", "--duration-ms", "25",
@@ -113,6 +115,7 @@ def test_the_platform_comparison_bills_each_platform_by_its_own_rules():
     assert len({round(bill.total, 6) for bill in bills.values()}) == 3
 
 
+@pytest.mark.process
 def test_the_cost_commands_platform_table_prices_the_api_asked_for_at_the_first_tables_size():
     result = subprocess.run([sys.executable, "-m", "deploy.cost", "--api", "http"], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, check=True)
@@ -123,6 +126,7 @@ def test_the_cost_commands_platform_table_prices_the_api_asked_for_at_the_first_
     assert totals[0] == totals[1]  # one AWS total on the screen, not two
 
 
+@pytest.mark.process
 def test_the_cost_command_refuses_what_lambda_does_not_allow():
     for arguments, allowed in ((["--requests", "0"], "at least 1"), (["--duration-ms", "-5"], "900,000 ms"),
                                (["--memory", "64"], "128 to 10,240"), (["--memory", "1.5"], "128 to 10,240")):
@@ -158,6 +162,7 @@ def test_every_price_the_tool_uses_has_a_flag_that_changes_what_it_prints(price)
     pytest.fail(f"{flag} changes nothing make cost prints")
 
 
+@pytest.mark.process
 def test_the_monitoring_bill_counts_what_the_template_and_the_answers_make():
     """The metric, alarm and dashboard counts make cost prices, from the template and from real log lines."""
     import base64
@@ -195,6 +200,7 @@ def test_the_monitoring_bill_worked_by_hand():
     assert (free.metrics, free.alarms, free.dashboard, free.logs) == pytest.approx((7 * 0.30, 0, 0, listed.logs))
 
 
+@pytest.mark.process
 def test_the_deploy_pages_monitoring_table_is_what_make_cost_prints():
     page = (ROOT / "docs" / "deploy.md").read_text()
     printed = subprocess.run([sys.executable, "-m", "deploy.cost", "--requests", "1000000"], cwd=ROOT,

@@ -34,6 +34,7 @@ def template() -> dict:
     return parsed
 
 
+@pytest.mark.process
 def test_cfn_lint_with_the_serverless_rules_is_clean():
     cfn_lint = str(Path(sys.executable).parent / "cfn-lint")
     result = subprocess.run([cfn_lint, "--append-rules", "cfn_lint_serverless.rules", "--",
@@ -41,6 +42,7 @@ def test_cfn_lint_with_the_serverless_rules_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.process
 def test_sam_validate_lint_passes():
     result = subprocess.run([*SAM, "validate", "--lint", "--template", str(TEMPLATE)], env=SAM_ENV,
                             capture_output=True, text=True, timeout=120)

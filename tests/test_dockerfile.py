@@ -60,6 +60,7 @@ def test_what_make_serve_cannot_reproduce_is_refused_with_its_line(tmp_path, tex
         image_of(tmp_path, text)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("option", ["--port", "--api-port"])
 def test_a_second_server_on_a_busy_port_is_refused_in_one_line(option):
     with socket.socket() as busy:

@@ -89,6 +89,7 @@ def run_test_py(*arguments: str, port: int) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.process
 def test_test_py_says_in_one_line_that_nothing_is_serving():
     port = free_port()
     result = run_test_py(str(IMAGES / "hat-1.jpg"), port=port)
@@ -98,6 +99,7 @@ def test_test_py_says_in_one_line_that_nothing_is_serving():
         "is `make serve` running?"]
 
 
+@pytest.mark.process
 def test_test_py_says_a_mistyped_file_does_not_exist():
     result = run_test_py("nonexistent.jpg", port=free_port())
     assert result.returncode == 2
@@ -112,6 +114,7 @@ def test_the_runtime_serves_without_the_files_the_image_deletes(emulator):
     assert list(answer) == list(LABELS)
 
 
+@pytest.mark.process
 def test_test_py_refuses_a_photo_over_lambdas_request_limit_before_sending_it(tmp_path):
     photo = tmp_path / "phone.jpg"
     photo.write_bytes((IMAGES / "hat-1.jpg").read_bytes() * (5 * 2**20 // (IMAGES / "hat-1.jpg").stat().st_size))

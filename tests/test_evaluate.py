@@ -6,8 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from clothing.labels import CLASSES
 from tests.conftest import IMAGES, ROOT
+
+pytestmark = pytest.mark.process  # every test here starts a process or a server
 
 
 def evaluate(*arguments: str) -> subprocess.CompletedProcess:

@@ -88,6 +88,7 @@ def test_an_error_status_is_an_upstream_error(image_server, status):
         make_fetcher().fetch(f"{image_server}/status/{status}", timeout=5)
 
 
+@pytest.mark.process
 def test_a_closed_port_is_an_upstream_error():
     with pytest.raises(UpstreamError):
         make_fetcher().fetch(f"http://127.0.0.1:{free_port()}/x.jpg", timeout=5)
@@ -129,18 +130,21 @@ def https_fetcher(client_context) -> Fetcher:
     return Fetcher(policy, max_bytes=10 * 1024 * 1024, connect_timeout=2.0, max_redirects=5, tls=client_context)
 
 
+@pytest.mark.process
 def test_https_to_the_checked_address_verifies_the_certificate_for_the_host_name(https_server):
     port, client_context = https_server
     body = https_fetcher(client_context).fetch(f"https://images.test:{port}/images/hat-2.jpg", timeout=5)
     assert body == (IMAGES / "hat-2.jpg").read_bytes()
 
 
+@pytest.mark.process
 def test_https_refuses_a_certificate_for_another_name(https_server):
     port, client_context = https_server
     with pytest.raises(UpstreamError, match="certificate"):
         https_fetcher(client_context).fetch(f"https://other.test:{port}/images/hat-2.jpg", timeout=5)
 
 
+@pytest.mark.process
 def test_https_refuses_an_untrusted_certificate(https_server):
     port, _ = https_server
     with pytest.raises(UpstreamError, match="certificate"):

@@ -26,6 +26,7 @@ def test_every_framework_module_opens_and_describes(row):
     assert {"open_model", "describe"} <= functions
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("model", "environment"), [
     ("model.h5", "conversion"), ("model.KERAS", "conversion"), ("hair_classifier_v1.onnx", "conversion"),
     ("network.pt2", "training"), ("weights.pth", "training"), ("notes.txt", "conversion")])
@@ -70,6 +71,7 @@ def test_what_no_row_reads_is_refused_in_one_line(tmp_path):
         describe(tmp_path / "missing.onnx")
 
 
+@pytest.mark.process
 def test_formats_runs_on_the_standard_library_alone():
     """The Makefile calls it with the system's Python, where NumPy may be missing."""
     result = subprocess.run([sys.executable, "-E", "-S", "-m", "conversion.formats", "environment", "a.pt2"],

@@ -150,6 +150,7 @@ def generated_event() -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.process
 def test_the_gateways_events_have_api_gateways_fields(recorded_events):
     expected = generated_event()
     for event in recorded_events:

@@ -26,6 +26,7 @@ def fetcher(policy: AddressPolicy | None = None) -> Fetcher:
                    max_redirects=5)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("path", ["/trickled-headers", "/endless-continue", "/endless-trailers", "/trickled-body"])
 def test_the_whole_fetch_ends_at_its_deadline_whatever_the_host_sends(hostile, path):
     started = time.monotonic()
@@ -34,6 +35,7 @@ def test_the_whole_fetch_ends_at_its_deadline_whatever_the_host_sends(hostile, p
     assert time.monotonic() - started < DEADLINE + MARGIN
 
 
+@pytest.mark.process
 def test_another_servers_banner_never_reaches_the_answer(hostile):
     with pytest.raises(UpstreamError) as caught:
         fetcher().fetch(hostile + "/banner", timeout=DEADLINE)
@@ -41,6 +43,7 @@ def test_another_servers_banner_never_reaches_the_answer(hostile):
     assert caught.value.message == "the image host did not answer with valid HTTP"
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("status", [204, 206, 300, 304])
 def test_answers_that_carry_no_image_are_upstream_errors(hostile, status):
     with pytest.raises(UpstreamError, match=f"answered HTTP {status}, not an image") as caught:
@@ -48,15 +51,18 @@ def test_answers_that_carry_no_image_are_upstream_errors(hostile, status):
     assert "Whatever" not in caught.value.message  # the reason phrase is the host's, not ours
 
 
+@pytest.mark.process
 def test_a_body_cut_short_of_its_length_is_an_upstream_error(hostile):
     with pytest.raises(UpstreamError, match="before sending the whole image"):
         fetcher().fetch(hostile + "/cut-short", timeout=DEADLINE)
 
 
+@pytest.mark.process
 def test_an_unreadable_content_length_is_read_to_the_end(hostile):
     assert fetcher().fetch(hostile + "/odd-length", timeout=DEADLINE) == PICTURE
 
 
+@pytest.mark.process
 def test_every_checked_address_is_tried_in_turn(hostile):
     port = int(hostile.rsplit(":", 1)[1])
     closed = free_port()
@@ -83,6 +89,7 @@ def test_only_the_webs_ports_are_fetched_by_default_and_all_are_refused_alike():
     assert AddressPolicy(ports=(80, 443, 8443), resolve=policy._resolve).checked_addresses("a.b", 8443)
 
 
+@pytest.mark.process
 def test_credentials_in_a_url_never_reach_the_message(hostile):
     url = hostile.replace("http://", "http://user:secret@") + "/status/404"
     with pytest.raises(UpstreamError) as caught:
@@ -93,12 +100,14 @@ def test_credentials_in_a_url_never_reach_the_message(hostile):
     assert "secret" not in str(bad.value)
 
 
+@pytest.mark.process
 def test_a_huge_declared_length_is_refused_before_reading(hostile):
     with pytest.raises(ImageTooLarge):
         Fetcher(AddressPolicy(allow_private=True), max_bytes=1000, connect_timeout=2.0, max_redirects=1).fetch(
             hostile + "/picture", timeout=DEADLINE)
 
 
+@pytest.mark.process
 def test_the_host_is_asked_for_an_uncompressed_body(hostile):
     """A compressed body could inflate past the size cap once decoded."""
     assert fetcher().fetch(hostile + "/echo-encoding", timeout=DEADLINE) == b"identity"

@@ -117,6 +117,7 @@ def test_model_input_is_xception_scaled_nhwc_float32(photo):
     np.testing.assert_allclose(batch[0], expected, atol=1e-6)
 
 
+@pytest.mark.process
 def test_every_decoder_loads_at_import_and_no_request_loads_more(photo, tmp_path):
     """A first request, of any accepted format or of none, must not pay for loading Pillow plugins."""
     for fmt in ["JPEG", "PNG", "WEBP", "GIF", "BMP"]:
@@ -149,6 +150,7 @@ def test_each_of_keras_image_helpers_scalings_is_its_own_bit_for_bit(photo, scal
     np.testing.assert_array_equal(InputPreparer(SIZE, scaling)(photo), theirs.convert_to_tensor(photo))
 
 
+@pytest.mark.process
 def test_the_function_imports_neither_keras_image_helper_nor_an_http_client_at_start_up():
     code = """
 import base64, sys

@@ -40,6 +40,7 @@ def cgroups_writable() -> bool:
         return False
 
 
+@pytest.mark.process
 @pytest.mark.skipif(not cgroups_writable(), reason="cgroups cannot be written on this machine")
 def test_under_a_small_memory_size_a_bomb_kills_the_runtime_as_lambda_would_and_serving_goes_on(tmp_path):
     """25 megapixels with transparency fit the decode budget, not 192 MB: Lambda would kill the runtime."""

@@ -9,6 +9,7 @@ routes, methods, API keys and binary media types.
 import json
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
 import requests
 import schemathesis
 import yaml

@@ -22,6 +22,7 @@ from scripts import gateway
 from tests.conftest import IMAGES, LABELS, ROOT, label_of
 from tests.test_gateway import INVOCATIONS, running
 
+pytestmark = pytest.mark.browser
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOT = ROOT / "build" / "page.png"  # docs/page.png is a copy of one
 

@@ -33,6 +33,7 @@ from scripts.package import PLATFORMS, package
 from scripts.serve import free_port, wait_for_port
 from tests.conftest import IMAGES, LABELS, ROOT, load_event
 
+pytestmark = pytest.mark.platform
 PICTURE = (IMAGES / "shoes-1.jpg").read_bytes()
 
 

@@ -58,6 +58,7 @@ def checked(model_path=None) -> tuple[dict, str, list[dict]]:
     return answer, log, stand_in.statuses
 
 
+@pytest.mark.process
 def test_the_shipped_model_passes_and_the_hook_reports_succeeded_for_its_deployment():
     answer, log, statuses = checked()
     assert answer == {"status": "Succeeded", "failures": []}
@@ -70,6 +71,7 @@ def test_the_shipped_model_passes_and_the_hook_reports_succeeded_for_its_deploym
 SHIPPED_LABELS = json.loads(MODEL.with_suffix(".json").read_text())["labels"]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("broken", "said"), [
     ({"settings": {"scaling": "torch"}}, "a score"),
     ({"settings": {"labels": SHIPPED_LABELS[::-1]}}, "where the reference says"),
@@ -83,6 +85,7 @@ def test_a_broken_model_fails_and_no_traffic_would_move(tmp_path, broken, said):
     assert json.loads(log)["failures"] == len(answer["failures"])
 
 
+@pytest.mark.process
 def test_a_version_that_cannot_be_reached_fails_and_is_still_reported():
     """CodeDeploy waits an hour for a hook that reports nothing: every path reports."""
     with codedeploy() as stand_in:
@@ -91,6 +94,7 @@ def test_a_version_that_cannot_be_reached_fails_and_is_still_reported():
     assert [status["status"] for status in stand_in.statuses] == ["Failed"]
 
 
+@pytest.mark.process
 def test_the_stand_in_refuses_what_codedeploy_would():
     """The stand-in checks requests against botocore's model of CodeDeploy: a status it lacks is refused."""
     with codedeploy() as stand_in:
@@ -125,6 +129,7 @@ def test_the_comparison_rule(answered, reason):
     assert differences({"a": 0.7, "b": 0.3}, answered) == reason
 
 
+@pytest.mark.process
 def test_a_missing_reference_file_fails_the_check_without_invoking_anything(tmp_path, monkeypatch):
     from clothing import pre_traffic
 
@@ -139,6 +144,7 @@ def test_a_missing_reference_file_fails_the_check_without_invoking_anything(tmp_
     assert [status["status"] for status in stand_in.statuses] == ["Failed"]
 
 
+@pytest.mark.process
 def test_scripts_reference_writes_a_models_own_answers_and_refuses_a_missing_model_in_one_line(tmp_path):
     model = broken_copy(tmp_path / "model")  # the shipped model and settings, unchanged
     run = [sys.executable, "-m", "scripts.reference", str(model), "--check-dir", str(ROOT / "tests" / "images")]

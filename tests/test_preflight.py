@@ -4,7 +4,11 @@ one line, in a fresh process with a stand-in ``docker`` and no AWS configuration
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.process  # every test here starts a process or a server
 
 
 def preflight(tmp_path, docker_exit: int | None, credentials: bool, *arguments: str) -> subprocess.CompletedProcess:

@@ -45,6 +45,7 @@ def test_by_default_private_addresses_and_other_ports_are_refused(refused, targe
     assert refused[target]["error"]["status"] == 403
 
 
+@pytest.mark.process
 def test_the_page_is_not_read_at_cold_start():
     probe = "import sys, lambda_function; print('clothing.page' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env={"PATH": "/usr/bin:/bin"},

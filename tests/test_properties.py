@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 import lambda_function
 from tests.conftest import IMAGES, LABELS, load_event
 
+pytestmark = pytest.mark.process  # every test here starts a process or a server
+
 STATUSES = {400, 403, 413, 422, 502, 504}  # never 500: no input is unexpected
 JPEG = (IMAGES / "t-shirt-1.jpg").read_bytes()
 

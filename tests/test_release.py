@@ -18,6 +18,8 @@ from deploy import release
 from tests.conftest import ROOT
 from tests.docker_engine import docker_engine
 
+pytestmark = pytest.mark.process  # every test here starts a process or a server
+
 TAG = "classifierfunction:latest"
 
 

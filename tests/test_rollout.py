@@ -132,6 +132,7 @@ def templates(tmp_path_factory) -> list[Path]:
     return paths
 
 
+@pytest.mark.process
 def test_cfn_lint_is_clean_with_every_rollout(templates):
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     result = subprocess.run([cfn_lint, "--append-rules", "cfn_lint_serverless.rules", "--", *map(str, templates)],
@@ -139,6 +140,7 @@ def test_cfn_lint_is_clean_with_every_rollout(templates):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.process
 def test_checkov_is_clean_with_every_rollout(templates):
     checkov = ROOT / "build" / "checkov-venv" / "bin" / "checkov"  # make environments builds it
     result = subprocess.run([str(checkov), "--quiet", "--compact", "--skip-download", "--framework", "cloudformation",

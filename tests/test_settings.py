@@ -23,6 +23,7 @@ def test_a_number_overrides_auto_and_no_memory_size_takes_this_machines_cpus():
     assert interpreter_threads("AUTO", None)[0] == min(len(os.sched_getaffinity(0)), 6)
 
 
+@pytest.mark.process
 def test_the_start_up_log_line_says_how_many_threads_and_why():
     env = {"PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}
     result = subprocess.run([sys.executable, "-c", "import lambda_function"], cwd=ROOT, env=env,

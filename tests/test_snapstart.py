@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from clothing.decoding.decode import ACCEPTED_FORMATS
 from tests.conftest import LABELS, ROOT
 
@@ -43,6 +45,7 @@ def start(**variables: str) -> dict:
     return json.loads(next(line for line in result.stdout.splitlines() if line.startswith("SEEN "))[5:])
 
 
+@pytest.mark.process
 def test_with_snapstart_the_snapshot_holds_every_decoder_and_a_restore_renews_random_and_tls():
     seen = start(AWS_LAMBDA_INITIALIZATION_TYPE="snap-start")
     assert seen["snapstart_imported"] and seen["hooks"] == [1, 1]
@@ -50,6 +53,7 @@ def test_with_snapstart_the_snapshot_holds_every_decoder_and_a_restore_renews_ra
     assert seen["random_renewed"] and seen["tls_dropped"]
 
 
+@pytest.mark.process
 def test_without_snapstart_nothing_is_registered_or_imported():
     for variables in ({}, {"AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}):
         seen = start(**variables)
