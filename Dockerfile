@@ -4,7 +4,7 @@ FROM public.ecr.aws/lambda/python:3.13
 # checkov:skip=CKV_DOCKER_3:Lambda runs the image as its own unprivileged user, whatever USER says
 
 COPY requirements.txt ${LAMBDA_TASK_ROOT}/
-# Then the files of LiteRT the function never opens, 32 MB: scripts/serve.py's UNUSED_RUNTIME_FILES, and why.
+# Then the files of LiteRT the function never opens, 32 MB: scripts/lambda_image.py's UNUSED_RUNTIME_FILES, and why.
 # -f: the aarch64 wheel (docker buildx build --platform linux/arm64) has no vendors/.
 RUN pip install --no-cache-dir -r "${LAMBDA_TASK_ROOT}/requirements.txt" && \
     site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" && \

@@ -30,7 +30,8 @@ import numpy as np
 from benchmarks.run import BENCH, ROOT, Emulator, make_pictures, serve_directory
 from clothing.settings import LAMBDA_MB_PER_VCPU
 from deploy.cost import monthly_bill
-from scripts import limits, serve
+from scripts import lambda_image, limits
+from scripts.dockerfile import read_image
 
 SIZES = [512, 768, 1024, 1536, 1769, 2048, 3008, 3538]
 TIE = 0.01  # bills this close count as equal
@@ -107,9 +108,9 @@ def main() -> None:
         estimate(args.runs, str(error))
         return
     os.environ["ALLOW_PRIVATE_URLS"] = "true"  # the pictures come from 127.0.0.1
-    serve.build_runtime_venv()
-    serve.fetch_emulator()
-    task_root = serve.build_task_root(serve.read_image(serve.DOCKERFILE), BENCH / "task-memory")
+    lambda_image.build_runtime_venv()
+    lambda_image.fetch_emulator()
+    task_root = lambda_image.build_task_root(read_image(lambda_image.DOCKERFILE), BENCH / "task-memory")
     pictures = make_pictures(BENCH / "pictures")
     base = serve_directory(pictures["typical"].parent)
     urls = {kind: f"{base}/{path.name}" for kind, path in pictures.items()}

@@ -28,13 +28,14 @@ import requests
 from PIL import Image
 
 from clothing.settings import LAMBDA_MB_PER_VCPU
-from scripts import limits, serve
+from scripts import lambda_image, limits, ports
+from scripts.dockerfile import read_image
 
 HANDLER = "lambda_function.lambda_handler"  # the course's, the floor's and ours (the Dockerfile's CMD) alike
 # Without limits, the function sees this machine's cores: the memory size at which Lambda gives that many vCPUs.
 WHOLE_MACHINE_MB = (os.cpu_count() or 1) * LAMBDA_MB_PER_VCPU
 
-ROOT = serve.ROOT
+ROOT = lambda_image.ROOT
 BENCH = ROOT / "build" / "bench"
 REPORT = ROOT / "docs" / "benchmark.md"
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
@@ -89,9 +90,9 @@ class Emulator:
 
     def __init__(self, task_root: Path, memory_mb: int | None = None, threads: int | None = None):
         """With ``memory_mb``, under Lambda's limits for that size (scripts/limits.py)."""
-        self.port = serve.free_port()
-        command = serve.emulator_command(self.port, serve.free_port(), HANDLER)
-        env = serve.function_environment(task_root, memory_mb or WHOLE_MACHINE_MB)
+        self.port = ports.free_port()
+        command = lambda_image.emulator_command(self.port, ports.free_port(), HANDLER)
+        env = lambda_image.function_environment(task_root, memory_mb or WHOLE_MACHINE_MB)
         if threads:
             env["INTERPRETER_THREADS"] = str(threads)
         self.started = time.perf_counter()
@@ -100,7 +101,7 @@ class Emulator:
         if memory_mb:  # before the first request: the emulator starts the runtime only then
             limits.enter(memory_mb, f"clothing-bench-{self.port}", self.process.pid)
         self.url = f"http://127.0.0.1:{self.port}{INVOCATIONS}"
-        serve.wait_for_port(self.port, self.process, timeout=60)
+        ports.wait_for_port(self.port, self.process, timeout=60)
 
     def invoke(self, event: dict) -> float:
         """Seconds until the answer; raises on an error answer."""
@@ -211,10 +212,10 @@ def main() -> None:
     parser.add_argument("--warm-runs", type=int, default=30)
     args = parser.parse_args()
     os.environ["ALLOW_PRIVATE_URLS"] = "true"  # the pictures come from 127.0.0.1
-    serve.build_runtime_venv()
-    serve.fetch_emulator()
-    image = serve.read_image(serve.DOCKERFILE)
-    designs = {"course": course_task_root(), "ours": serve.build_task_root(image, BENCH / "task")}
+    lambda_image.build_runtime_venv()
+    lambda_image.fetch_emulator()
+    image = read_image(lambda_image.DOCKERFILE)
+    designs = {"course": course_task_root(), "ours": lambda_image.build_task_root(image, BENCH / "task")}
     models = {"course": designs["course"] / "clothing-model.tflite", "ours": designs["ours"] / "clothing_model.tflite"}
     pictures = make_pictures(BENCH / "pictures")
     base = serve_directory(pictures["typical"].parent)

@@ -24,7 +24,8 @@ import requests
 from PIL import Image
 
 from benchmarks.run import BENCH, INVOCATIONS, Emulator, serve_directory
-from scripts import serve
+from scripts import lambda_image
+from scripts.dockerfile import read_image
 from tests import pictures
 from tests.conftest import IMAGES, load_event
 from tests.hostile import hostile_host
@@ -98,9 +99,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     os.environ.update(ALLOW_PRIVATE_URLS="true", FETCH_TIMEOUT="1", LOG_LEVEL="ERROR")
-    serve.build_runtime_venv()
-    serve.fetch_emulator()
-    task_root = serve.build_task_root(serve.read_image(serve.DOCKERFILE), BENCH / "task-soak")
+    lambda_image.build_runtime_venv()
+    lambda_image.fetch_emulator()
+    task_root = lambda_image.build_task_root(read_image(lambda_image.DOCKERFILE), BENCH / "task-soak")
     files = BENCH / "soak"
     files.mkdir(parents=True, exist_ok=True)
     for path in PICTURES:

@@ -11,7 +11,8 @@ import statistics
 import subprocess
 
 from benchmarks import run
-from scripts import serve
+from scripts import lambda_image
+from scripts.dockerfile import read_image
 
 PHASES = """
 import base64, gc, json, time
@@ -68,22 +69,22 @@ NAMES = ["Lambda runtime client", "NumPy and LiteRT", "Pillow", "the function's 
          "second request", "the fetcher, on a first URL"]
 
 
-TASK_ROOT = serve.BUILD / "task-startup"
+TASK_ROOT = lambda_image.BUILD / "task-startup"
 
 
 def run_fresh(code: str, **variables: str) -> str:
     """Run ``code`` in a fresh process of the function's Python, in its task root; the last line it prints."""
-    env = serve.function_environment(TASK_ROOT) | {"LOG_LEVEL": "WARNING", **variables}
-    python = str(serve.RUNTIME_VENV / "bin" / "python")
+    env = lambda_image.function_environment(TASK_ROOT) | {"LOG_LEVEL": "WARNING", **variables}
+    python = str(lambda_image.RUNTIME_VENV / "bin" / "python")
     result = subprocess.run([python, "-c", code], cwd=TASK_ROOT, env=env,
                             capture_output=True, text=True, check=True)
     return result.stdout.strip().splitlines()[-1]
 
 
 def main(runs: int = 7) -> None:
-    serve.build_task_root(serve.read_image(serve.DOCKERFILE), TASK_ROOT)
-    serve.build_runtime_venv()
-    code = PHASES.replace("PICTURE", str(serve.ROOT / "tests" / "images" / "pants-1.jpg"))
+    lambda_image.build_task_root(read_image(lambda_image.DOCKERFILE), TASK_ROOT)
+    lambda_image.build_runtime_venv()
+    code = PHASES.replace("PICTURE", str(lambda_image.ROOT / "tests" / "images" / "pants-1.jpg"))
     samples = [json.loads(run_fresh(code)) for _ in range(runs)]
     print(f"median of {runs} fresh processes, ms:")
     for index, name in enumerate(NAMES):
@@ -107,7 +108,7 @@ def main(runs: int = 7) -> None:
         print(f"  {name:<58} {now:6.1f}  (+{now - before:.1f})")
         before = memory["VmRSS"]
 
-    url = f"{run.serve_directory(serve.ROOT / 'tests' / 'images')}/pants-1.jpg"
+    url = f"{run.serve_directory(lambda_image.ROOT / 'tests' / 'images')}/pants-1.jpg"
     first = {"primed": [], "plain": []}
     for _ in range(2 * runs):
         for state, prime in (("primed", "True"), ("plain", "False")):

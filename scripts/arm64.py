@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.serve import BUILD, ROOT, UNUSED_RUNTIME_FILES, remove_unused  # noqa: E402
+from scripts.lambda_image import BUILD, ROOT, UNUSED_RUNTIME_FILES, remove_unused  # noqa: E402
 
 ARM64 = BUILD / "arm64"
 SYSROOT, SITE, QEMU, READY = ARM64 / "root", ARM64 / "site", ARM64 / "qemu-aarch64", ARM64 / ".ready"

@@ -183,7 +183,7 @@ AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "tes
 def moto_endpoint():
     """moto's server, AWS's APIs (S3, Lambda, Step Functions, CloudFormation) on 127.0.0.1, in a process of its
     own, spoken to by boto3 over HTTP."""
-    from scripts.serve import free_port, wait_for_port
+    from scripts.ports import free_port, wait_for_port
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -216,7 +216,7 @@ class Served:
 @contextmanager
 def serving(**variables: str) -> Iterator[Served]:
     """`make serve`'s script on free ports, with ``variables`` added to its environment (MODEL_PATH, say)."""
-    from scripts.serve import free_port, wait_for_port
+    from scripts.ports import free_port, wait_for_port
 
     port, api_port = free_port(), free_port()
     env = {**os.environ, "ALLOW_PRIVATE_URLS": "true", "PORT": str(port), "API_PORT": str(api_port), **variables}
@@ -237,7 +237,7 @@ def served():
     """`make serve` as it starts; prints the time from the emulator listening to the first answer."""
     import requests
 
-    from scripts.serve import wait_for_port
+    from scripts.ports import wait_for_port
 
     with serving() as started:
         listening = time.monotonic()

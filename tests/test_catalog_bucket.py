@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from scripts.serve import free_port
+from scripts.ports import free_port
 from tests.conftest import AWS_CREDENTIALS, IMAGES, LABELS, ROOT, aws_client, image_files, in_background
 
 BUCKET = "shop-catalog"

@@ -168,6 +168,6 @@ def test_the_function_is_built_from_our_dockerfile(template):
 
 
 def test_make_serve_gives_the_function_the_templates_default_memory_size(template):
-    from scripts.serve import DEFAULT_MEMORY_MB
+    from scripts.lambda_image import DEFAULT_MEMORY_MB
 
     assert template["Parameters"]["MemorySize"]["Default"] == DEFAULT_MEMORY_MB

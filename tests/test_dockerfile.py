@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from scripts.dockerfile import Copy, DockerfileError, read_image
-from scripts.serve import UNUSED_RUNTIME_FILES, build_task_root, free_port
+from scripts.lambda_image import UNUSED_RUNTIME_FILES, build_task_root
+from scripts.ports import free_port
 from tests.conftest import ROOT
 
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 from botocore.config import Config
 
-from scripts.serve import free_port
+from scripts.ports import free_port
 from tests.conftest import IMAGES, LABELS, ROOT
 
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
@@ -107,7 +107,7 @@ def test_test_py_says_a_mistyped_file_does_not_exist():
 
 
 def test_the_runtime_serves_without_the_files_the_image_deletes(emulator):
-    from scripts.serve import UNUSED_RUNTIME_FILES, site_packages
+    from scripts.lambda_image import UNUSED_RUNTIME_FILES, site_packages
 
     assert not any((site_packages() / unused).exists() for unused in UNUSED_RUNTIME_FILES)
     answer = requests.post(emulator + INVOCATIONS, json={"image": picture("shoes-1.jpg")}, timeout=60).json()

@@ -12,7 +12,7 @@ import trustme
 from clothing.addresses import AddressPolicy
 from clothing.errors import BadRequest, ImageTooLarge, UnsupportedScheme, UpstreamError, UpstreamTimeout, UrlRefused
 from clothing.fetch import Fetcher
-from scripts.serve import free_port
+from scripts.ports import free_port
 from tests.conftest import IMAGES, ImageRequestHandler
 
 

@@ -11,7 +11,7 @@ import requests
 from werkzeug.serving import make_server
 
 from scripts import gateway
-from scripts.serve import free_port
+from scripts.ports import free_port
 from tests.conftest import IMAGES, LABELS, ROOT, in_background
 from tests.test_deploy import SAM, SAM_ENV
 

@@ -8,7 +8,7 @@ import pytest
 from clothing.addresses import AddressPolicy
 from clothing.errors import BadRequest, ImageTooLarge, UpstreamError, UpstreamTimeout, UrlRefused
 from clothing.fetch import Fetcher
-from scripts.serve import free_port
+from scripts.ports import free_port
 from tests.hostile import PICTURE, hostile_host
 
 DEADLINE = 1.0

@@ -12,7 +12,7 @@ import requests
 from PIL import Image
 
 from scripts import limits
-from scripts.serve import free_port, wait_for_port
+from scripts.ports import free_port, wait_for_port
 from tests.conftest import IMAGES, LABELS, ROOT
 
 INVOCATIONS = "/2015-03-31/functions/function/invocations"

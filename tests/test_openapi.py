@@ -9,7 +9,6 @@ routes, methods, API keys and binary media types.
 import json
 from urllib.parse import urlsplit, urlunsplit
 
-import pytest
 import requests
 import schemathesis
 import yaml

@@ -30,7 +30,7 @@ import lambda_function
 from clothing.errors import ImageTooLarge
 from scripts.dockerfile import read_image
 from scripts.package import PLATFORMS, package
-from scripts.serve import free_port, wait_for_port
+from scripts.ports import free_port, wait_for_port
 from tests.conftest import IMAGES, LABELS, ROOT, load_event
 
 pytestmark = pytest.mark.platform
