@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -144,6 +145,7 @@ def in_background(server: socketserver.BaseServer) -> Iterator[str]:
 KINDS = ("process", "browser", "platform", "limits")
 # Fixtures that start a server: a test that asks for one is process-level, marked here rather than by hand.
 SERVER_FIXTURES = {"image_server", "moto_endpoint", "served"}
+LIBRARY_LOOKUP = os.path.join("ctypes", "util.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -158,12 +160,18 @@ def _unit_tests_stay_in_process(request, monkeypatch):
     if any(request.node.get_closest_marker(kind) for kind in KINDS):
         return
 
-    def refused(*args, **kwargs):
-        raise AssertionError("a unit test started a process or opened a socket: mark it process-level "
-                             "(pytest.mark.process) or keep it in this process")
+    def refusing(original):
+        def refused(*args, **kwargs):
+            # ctypes.util.find_library asks ldconfig or gcc where a library is, for a module imported lazily
+            # (trio's, say): a lookup, not the test's own process.
+            if any(frame.f_code.co_filename.endswith(LIBRARY_LOOKUP) for frame, _ in traceback.walk_stack(None)):
+                return original(*args, **kwargs)
+            raise AssertionError("a unit test started a process or opened a socket: mark it process-level "
+                                 "(pytest.mark.process) or keep it in this process")
+        return refused
 
     for owner, name in ((subprocess.Popen, "__init__"), (socket.socket, "connect"), (socket.socket, "bind")):
-        monkeypatch.setattr(owner, name, refused)
+        monkeypatch.setattr(owner, name, refusing(getattr(owner, name)))
 
 
 @pytest.fixture(scope="session")

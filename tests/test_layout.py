@@ -26,3 +26,9 @@ def test_a_process_level_test_may():
 def test_asking_for_a_server_marks_a_test_process_level(request, image_server):
     assert request.node.get_closest_marker("process") is not None
     assert image_server.startswith("http://127.0.0.1:")
+
+
+def test_a_library_lookup_by_a_lazy_import_is_no_process_of_the_test():
+    import ctypes.util
+
+    assert ctypes.util.find_library("pthread") or ctypes.util.find_library("c")
