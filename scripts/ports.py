@@ -17,11 +17,11 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the emulator exited with {process.returncode} before listening on {port}")
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode} before listening on {port}")
         if is_listening(port):
             return
         time.sleep(0.002)
-    raise TimeoutError(f"the emulator did not listen on {port} within {timeout} s")
+    raise TimeoutError(f"{process.args[0]} did not listen on {port} within {timeout} s")
 
 
 def is_listening(port: int) -> bool:
