@@ -85,6 +85,15 @@ def course_task_root() -> Path:
     return task
 
 
+def model_floor_task_root(model: Path) -> Path:
+    """A handler that only loads ``model`` and runs it once a request (benchmarks/model_floor), with the model."""
+    task = BENCH / "model-floor-task"
+    task.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "benchmarks" / "model_floor" / "lambda_function.py", task)
+    shutil.copy(model, task / "clothing_model.tflite")
+    return task
+
+
 class Emulator:
     """One fresh emulator process running a task root's handler."""
 
@@ -150,22 +159,23 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def cold_starts(designs: dict[str, Path], url: str, runs: int) -> dict[str, list[float]]:
-    """Seconds from a fresh emulator process to its first answer, for each design."""
-    times = {name: [] for name in designs}
+def cold_starts(designs: dict[str, Path], url: str, runs: int) -> dict[str, dict]:
+    """Seconds from a fresh emulator process to its first answer, and the peak memory then, for each design."""
+    results = {name: {"cold": [], "first memory": []} for name in designs}
     for _ in range(runs):  # interleaved, so a busy moment hurts every design alike
         for name, task in designs.items():
             emulator = Emulator(task)
             emulator.invoke({"url": url})
-            times[name].append(time.perf_counter() - emulator.started)
+            results[name]["cold"].append(time.perf_counter() - emulator.started)
+            results[name]["first memory"].append(emulator.peak_memory_mb())
             emulator.stop()
-    return times
+    return results
 
 
 def measure(designs: dict[str, Path], pictures: dict[str, str], cold_runs: int, warm_runs: int) -> dict:
-    floor = ROOT / "benchmarks" / "floor"
-    cold = cold_starts(designs | {"floor": floor}, pictures["typical"], cold_runs)
-    results = {name: {"cold": times} for name, times in cold.items()}
+    floors = {"floor": ROOT / "benchmarks" / "floor", "model floor": model_floor_task_root(designs["ours"] /
+                                                                                          "clothing_model.tflite")}
+    results = cold_starts(designs | floors, pictures["typical"], cold_runs)
     for name, task in designs.items():
         emulator = Emulator(task)
         for kind, url in pictures.items():
@@ -206,6 +216,25 @@ def table(results: dict, models: dict[str, Path], flops: dict, invoke: dict) -> 
     return "\n".join(header + rows)
 
 
+def floors_text(results: dict) -> str:
+    """The two floors' cold start and peak memory, in ms and MB and as ratios of the course's."""
+    course_cold, course_memory = statistics.median(results["course"]["cold"]), results["course"]["memory"]
+
+    def figures(name: str) -> str:
+        cold, memory = statistics.median(results[name]["cold"]), statistics.median(results[name]["first memory"])
+        return (f"{1000 * cold:.0f} ms ({cold / course_cold:.2f}x the course's cold start) at a peak of "
+                f"{memory:.0f} MB ({memory / course_memory:.2f}x its peak memory)")
+
+    return (
+        "The floors under this function, in the same run: a handler that only imports NumPy and LiteRT "
+        f"(benchmarks/floor) answers a fresh process's first request in {figures('floor')}; one that also "
+        "loads this project's model as the function does and runs it once a request (benchmarks/model_floor), "
+        f"in {figures('model floor')}. Between that floor and this project are Pillow, the function's code, the "
+        "HTTP client and TLS, and the picture's fetch, decode and resize; `python -m benchmarks.startup` splits "
+        "this project's start-up by phase."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cold-runs", type=int, default=15)
@@ -223,7 +252,6 @@ def main() -> None:
     flops = json.loads((BENCH / "flops.json").read_text())
     invoke = {name: invoke_time_ms(path, runs=50 if name == "ours" else 10) for name, path in models.items()}
     results = measure(designs, urls, args.cold_runs, args.warm_runs)
-    floor, course_cold = statistics.median(results["floor"]["cold"]), statistics.median(results["course"]["cold"])
     text = table(results, models, flops, invoke)
     sizes = ", ".join(f"{kind} {path.stat().st_size / 1e3:.0f} KB" for kind, path in pictures.items())
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -234,9 +262,7 @@ def main() -> None:
         f"{args.cold_runs} cold starts each (interleaved), {args.warm_runs} warm requests per picture "
         f"({sizes}), pictures served from 127.0.0.1, both handlers under the real Lambda emulator "
         f"with the same Python, LiteRT and NumPy.\n\n{text}\n\n"
-        f"The floor under any TF-Lite function here: a handler that only imports NumPy and LiteRT answers a fresh "
-        f"process's first request in {1000 * floor:.0f} ms ({floor / course_cold:.2f}x the course's cold start). "
-        "`python -m benchmarks.startup` splits this project's start-up by phase.\n\n"
+        f"{floors_text(results)}\n\n"
         "GFLOPs count multiplies and adds separately (twice the multiply-accumulates).\n"
     )
     print(report)

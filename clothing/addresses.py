@@ -13,12 +13,12 @@ import socket
 from collections.abc import Callable, Collection
 
 from clothing.errors import UpstreamError, UrlRefused
+from clothing.settings import WEB_PORTS
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[..., list]
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-WEB_PORTS = (80, 443)
 METADATA_SERVICES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 # Public addresses that reach a cloud platform itself rather than the internet: Azure's host (WireServer).
 PLATFORM_SERVICES = {ipaddress.ip_address("168.63.129.16")}

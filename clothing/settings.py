@@ -6,8 +6,6 @@ The names and defaults are documented in docs/configuration.md and set in templa
 import os
 from typing import NamedTuple
 
-from clothing.addresses import WEB_PORTS
-
 # Paths are plain strings here: pathlib alone costs 6 ms of a cold start.
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -18,6 +16,8 @@ ENVIRONMENT_VARIABLES = (
     "ALLOW_PRIVATE_URLS", "CATALOG_BUCKET", "CATALOG_INPUT_PREFIX", "LOG_LEVEL",
 )
 ENVIRONMENT_PREFIXES = ("AWS_LAMBDA_",)
+# The image hosts' ports allowed by default (clothing.addresses; ALLOWED_PORTS sets others).
+WEB_PORTS = (80, 443)
 
 
 LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one vCPU's worth of CPU at 1,769 MB, in proportion below and above

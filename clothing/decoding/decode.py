@@ -10,9 +10,7 @@ import warnings
 from io import BytesIO
 
 import numpy as np
-import PIL.AvifImagePlugin  # noqa: F401 - registers the AVIF decoder (2 ms of a cold start): see below
-import PIL.WebPImagePlugin  # noqa: F401 - registers the WebP decoder: see below
-from PIL import AvifImagePlugin, Image, ImageOps
+from PIL import Image, ImageOps
 
 from clothing.decoding.chunk_counts import PNG_SIGNATURE, check_gif_blocks, check_png_chunks
 from clothing.decoding.cost import CONVERT_BEFORE_REDUCING, SIXTEEN_BIT_MODES, decode_cost
@@ -21,15 +19,15 @@ from clothing.errors import ImageTooLarge, NotAnImage
 from clothing.settings import DEFAULTS
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF")
-# libavif decodes on every core it finds; one thread keeps its CPU time the one decode_cost counts.
-AvifImagePlugin.DEFAULT_MAX_THREADS = 1
-
-# The decoders of every accepted format, loaded now, at cold start. Left to Image.open,
-# the first request would load five of them, and the first request for a format not
-# among those five (or for no image at all) would make Pillow load its forty-odd plugins.
-Image.preinit()
 # What the fetch's Accept header names, so that a content-negotiating CDN sends only what decodes here.
-MEDIA_TYPES = tuple(Image.MIME[fmt] for fmt in ACCEPTED_FORMATS)
+MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/avif")
+
+# The decoders of JPEG, PNG, GIF and BMP, loaded now, at cold start: left to Image.open, the first request
+# would load them. WebP's and AVIF's load on the first picture whose header names them (``_load_decoder``):
+# their libraries (libwebp; libavif and its AV1 decoder) are 4 ms and 1 MB of a cold start for formats few
+# pictures come in. Image.open is only ever asked for loaded formats: asked for one not loaded, Pillow would
+# load its forty-odd plugins.
+Image.preinit()
 
 
 class _DecodeStopped(Exception):
@@ -52,6 +50,18 @@ class _DeadlineReader(BytesIO):
         if time.monotonic() > self.deadline:
             raise _DecodeStopped
         return super().read(size)
+
+
+def _load_decoder(data: bytes) -> tuple[str, ...]:
+    """Load WebP's or AVIF's decoder where the header names the format; the accepted formats now loaded."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        import PIL.WebPImagePlugin  # noqa: F401, PLC0415 - registers the WebP decoder
+    elif data[4:8] == b"ftyp":  # an ISO media file: AVIF, or HEIF or MP4, which the AVIF decoder refuses
+        from PIL import AvifImagePlugin  # noqa: PLC0415
+
+        # libavif decodes on every core it finds; one thread keeps its CPU time the one decode_cost counts.
+        AvifImagePlugin.DEFAULT_MAX_THREADS = 1
+    return tuple(fmt for fmt in ACCEPTED_FORMATS if fmt in Image.OPEN)
 
 
 def check_structure(data: bytes) -> JpegLayout | None:
@@ -88,7 +98,7 @@ def decode_image(data: bytes, size: int, max_pixels: int = DEFAULTS.max_image_pi
     try:
         with warnings.catch_warnings():  # Pillow warns below its own limit; ours comes next
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(reader, formats=ACCEPTED_FORMATS)
+            img = Image.open(reader, formats=_load_decoder(data))
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"the image has far more than the limit of {max_pixels} pixels") from None
     except _DecodeStopped:
