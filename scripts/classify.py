@@ -57,14 +57,14 @@ def is_picture(path: Path) -> bool:
     whatever its name; or, failing that, whether its name says it is a picture (it then gets its error line)."""
     from PIL import Image  # noqa: PLC0415 - only a folder needs it
 
-    from clothing.decoding.decode import ACCEPTED_FORMATS  # noqa: PLC0415 - registers those formats' plugins
+    from clothing.decoding.decode import load_decoder  # noqa: PLC0415
 
     try:
         with open(path, "rb") as file:
             prefix = file.read(SIGNATURE_BYTES)
     except OSError:
         prefix = b""  # unreadable: its name decides, and a picture's gets an UnreadableFile line
-    return any(Image.OPEN[fmt][1](prefix) for fmt in ACCEPTED_FORMATS) or path.suffix.lower() in PICTURE_SUFFIXES
+    return any(Image.OPEN[fmt][1](prefix) for fmt in load_decoder(prefix)) or path.suffix.lower() in PICTURE_SUFFIXES
 
 
 def folder_inputs(folder: Path) -> tuple[list[tuple[str, str]], list[str]]:

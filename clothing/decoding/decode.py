@@ -23,7 +23,7 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF")
 MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/avif")
 
 # The decoders of JPEG, PNG, GIF and BMP, loaded now, at cold start: left to Image.open, the first request
-# would load them. WebP's and AVIF's load on the first picture whose header names them (``_load_decoder``):
+# would load them. WebP's and AVIF's load on the first picture whose header names them (``load_decoder``):
 # their libraries (libwebp; libavif and its AV1 decoder) are 4 ms and 1 MB of a cold start for formats few
 # pictures come in. Image.open is only ever asked for loaded formats: asked for one not loaded, Pillow would
 # load its forty-odd plugins.
@@ -52,8 +52,9 @@ class _DeadlineReader(BytesIO):
         return super().read(size)
 
 
-def _load_decoder(data: bytes) -> tuple[str, ...]:
-    """Load WebP's or AVIF's decoder where the header names the format; the accepted formats now loaded."""
+def load_decoder(data: bytes) -> tuple[str, ...]:
+    """Load WebP's or AVIF's decoder where the file's first bytes name the format; the accepted formats now
+    loaded, the only ones to ask Pillow for."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         import PIL.WebPImagePlugin  # noqa: F401, PLC0415 - registers the WebP decoder
     elif data[4:8] == b"ftyp":  # an ISO media file: AVIF, or HEIF or MP4, which the AVIF decoder refuses
@@ -98,7 +99,7 @@ def decode_image(data: bytes, size: int, max_pixels: int = DEFAULTS.max_image_pi
     try:
         with warnings.catch_warnings():  # Pillow warns below its own limit; ours comes next
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(reader, formats=_load_decoder(data))
+            img = Image.open(reader, formats=load_decoder(data))
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"the image has far more than the limit of {max_pixels} pixels") from None
     except _DecodeStopped:
