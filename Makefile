@@ -41,7 +41,7 @@ ARM64 := build/arm64/.ready
 ENVIRONMENTS := $(VENV)/.ready $(GCF_VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(CHECKOV_VENV)/.ready \
 	$(NODE_TOOLS) $(ARM64)
 
-.PHONY: help serve classify test test-unit test-serving test-limits test-torch test-keras environments lint model convert inspect bench deploy destroy cost \
+.PHONY: help serve classify test test-unit test-serving test-limits test-arm64 test-torch test-keras environments lint model convert inspect bench deploy destroy cost \
 	package-gcf package-azure serve-gcf classify-bucket prune watch
 
 help:
@@ -74,8 +74,8 @@ test: ## run every test (serving on the three platforms, end to end, deployment,
 	@scripts/timed "installs" $(MAKE) -s -j2 --no-print-directory environments
 	@scripts/timed "lint" $(MAKE) -s --no-print-directory lint
 	@scripts/timed "tests" $(MAKE) -s -j2 --output-sync=target --no-print-directory test-serving test-torch \
-		test-keras
-	@scripts/timed "hostile pictures, alone" $(MAKE) -s --no-print-directory test-limits
+		test-keras test-arm64
+	@$(MAKE) -s --no-print-directory test-limits
 
 environments: $(ENVIRONMENTS) ## install every environment the tests use
 	@# pip copies a package into every environment that asks for it, where uv links them all to its cache: the
@@ -84,13 +84,16 @@ environments: $(ENVIRONMENTS) ## install every environment the tests use
 		$(CHECKOV_VENV) build/arm64; fi
 
 test-unit: $(VENV)/.ready ## the unit tests alone, the quick loop: no process, server, socket or browser (under a minute)
-	@scripts/timed "unit tests" $(VENV)/bin/python -m pytest -m "not process and not browser and not platform and not limits"
+	@scripts/timed "unit tests" $(VENV)/bin/python -m pytest -m "not process and not browser and not platform and not limits and not arm64"
 
 test-serving: $(VENV)/.ready $(GCF_VENV)/.ready $(NODE_TOOLS)
-	@scripts/timed "serving tests" env GCF_VENV=$(GCF_VENV) $(VENV)/bin/python -m pytest -m "not limits"
+	@scripts/timed "serving tests" env GCF_VENV=$(GCF_VENV) $(VENV)/bin/python -m pytest -m "not limits and not arm64"
 
-test-limits: $(VENV)/.ready $(ARM64)
-	@scripts/timed "hostile picture and arm64 tests" $(VENV)/bin/python -m pytest -m limits
+test-limits: $(VENV)/.ready
+	@scripts/timed "hostile picture tests" $(VENV)/bin/python -m pytest -m limits
+
+test-arm64: $(VENV)/.ready $(ARM64)
+	@scripts/timed "arm64 tests" $(VENV)/bin/python -m pytest -m arm64
 
 test-torch: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready
 	@scripts/timed "training tests" $(TRAIN_VENV)/bin/python -m pytest -p no:anyio training/tests

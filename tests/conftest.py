@@ -142,7 +142,7 @@ def in_background(server: socketserver.BaseServer) -> Iterator[str]:
 
 
 # A test's kind, by what it needs (pyproject.toml's markers); a test with none of them is a unit test.
-KINDS = ("process", "browser", "platform", "limits")
+KINDS = ("process", "browser", "platform", "limits", "arm64")
 # Fixtures that start a server: a test that asks for one is process-level, marked here rather than by hand.
 SERVER_FIXTURES = {"image_server", "moto_endpoint", "served"}
 LIBRARY_LOOKUP = os.path.join("ctypes", "util.py")

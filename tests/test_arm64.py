@@ -12,7 +12,7 @@ import pytest
 from scripts import arm64
 from tests.conftest import LABELS, image_files
 
-pytestmark = pytest.mark.limits  # make test-limits runs it (pyproject.toml's markers)
+pytestmark = pytest.mark.arm64  # make test-arm64 runs it (pyproject.toml's markers)
 
 # XNNPACK's NEON and AVX kernels sum the same products in other orders, so float32 scores may differ in their
 # last bits (about 1e-7 for scores below 1; `python -m scripts.arm64 compare` prints the largest difference);
