@@ -66,10 +66,10 @@ serve-gcf: package-gcf $(GCF_VENV)/.ready ## serve build/gcf/ with functions-fra
 		--graceful-timeout 2 --log-level error 'functions_framework:create_app(target="predict", source="main.py")'
 
 # Each phase says how long it took. The environments install two at a time, and the test processes run two at
-# a time, one on each core: the serving suite and the two that need torch and TensorFlow, which cannot share a
-# process. The hostile pictures come last, alone: their tests measure each decode's CPU time against its
-# budget, and beside another suite a decode takes up to 1.8 times its CPU time (the two cores share caches, and on
-# many machines one physical core).
+# a time, one on each core: the serving suite, the two that need torch and TensorFlow, which cannot share a
+# process, and the arm64 check. The hostile pictures come last, alone: their tests measure each decode's CPU
+# time against its budget, and beside another suite a decode took up to 1.8 times its CPU time (the two cores
+# share caches, and on many machines one physical core).
 test: ## run every test (serving on the three platforms, end to end, deployment, training smoke run, conversion)
 	@scripts/timed "installs" $(MAKE) -s -j2 --no-print-directory environments
 	@scripts/timed "lint" $(MAKE) -s --no-print-directory lint
