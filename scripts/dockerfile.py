@@ -10,6 +10,10 @@ line it is on rather than serving something the image would not hold:
   ``COPY --from`` and ``ADD`` are refused.
 - ``CMD`` in JSON form with one handler, as the Lambda base image expects.
 - one ``FROM``: multi-stage builds are refused.
+
+A COPY source must be in the build context as Docker's clients send it: the folder less what
+``.dockerignore`` leaves out, read by docker-py (the client ``sam build`` uses), so that a file the image
+cannot get is missing here too.
 """
 
 import json
@@ -17,6 +21,7 @@ import shlex
 from pathlib import Path
 from typing import NamedTuple
 
+from docker.utils.build import exclude_paths
 from dockerfile_parse import DockerfileParser
 
 TASK_ROOT_NAMES = ("${LAMBDA_TASK_ROOT}", "$LAMBDA_TASK_ROOT", "/var/task")
@@ -37,11 +42,25 @@ class Copy(NamedTuple):
 class Image(NamedTuple):
     copies: list[Copy]
     handler: str
+    folder: Path  # the build context's folder
+    sent: frozenset[str]  # the files of it a Docker client sends, relative to the folder
+
+
+def build_context(folder: Path) -> frozenset[str]:
+    """The files a Docker client sends as the build context: docker-py's own reading of ``.dockerignore``
+    (``APIClient.build``: a line is a pattern unless empty or a comment) and its own matching."""
+    ignore = folder / ".dockerignore"
+    patterns = []
+    if ignore.exists():
+        lines = [line.strip() for line in ignore.read_text().splitlines()]
+        patterns = [line for line in lines if line and not line.startswith("#")]
+    return frozenset(exclude_paths(str(folder), patterns, dockerfile="Dockerfile"))
 
 
 def read_image(dockerfile: Path) -> Image:
     """The files the image copies into its task root, in order, and the handler its CMD names."""
     context = dockerfile.parent
+    sent = build_context(context)
     with dockerfile.open("rb") as file:
         instructions = DockerfileParser(fileobj=file).structure
     copies, handler, bases = [], None, 0
@@ -54,12 +73,12 @@ def read_image(dockerfile: Path) -> Image:
         elif kind == "ADD":
             raise DockerfileError(f"Dockerfile line {line}: ADD is not served; use COPY")
         elif kind == "COPY":
-            copies += _copies(value, context, line)
+            copies += _copies(value, context, sent, line)
         elif kind == "CMD":
             handler = _handler(value, line)
     if handler is None:
         raise DockerfileError("the Dockerfile has no CMD naming the handler")
-    return Image(copies, handler)
+    return Image(copies, handler, context, sent)
 
 
 def _words(value: str, line: int) -> list[str]:
@@ -74,7 +93,7 @@ def _words(value: str, line: int) -> list[str]:
     return shlex.split(value)
 
 
-def _copies(value: str, context: Path, line: int) -> list[Copy]:
+def _copies(value: str, context: Path, sent: frozenset[str], line: int) -> list[Copy]:
     value = value.strip()
     while value.startswith("--"):
         flag, _, value = value.partition(" ")
@@ -96,12 +115,22 @@ def _copies(value: str, context: Path, line: int) -> list[Copy]:
         found = [path for path in found if path.exists()]
         if not found:
             raise DockerfileError(f"Dockerfile line {line}: {source} matches no file in the build context")
+        found = [path for path in found if _sent(path, context, sent)]
+        if not found:
+            raise DockerfileError(f"Dockerfile line {line}: {source} is left out of the build context by "
+                                  ".dockerignore, so docker build stops here")
         matched += found
     into_folder = destination.endswith("/") or len(matched) > 1
     if len(matched) > 1 and not destination.endswith("/"):
         raise DockerfileError(f"Dockerfile line {line}: several sources need a destination ending in /")
     return [Copy(path, f"{inside}/{path.name}".lstrip("/") if into_folder and path.is_file() else inside)
             for path in matched]
+
+
+def _sent(path: Path, context: Path, sent: frozenset[str]) -> bool:
+    """Whether the build context holds the file, or a file under the folder."""
+    relative = path.relative_to(context).as_posix()
+    return relative in sent or any(name.startswith(relative + "/") for name in sent)
 
 
 def _handler(value: str, line: int) -> str:

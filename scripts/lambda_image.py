@@ -40,16 +40,20 @@ def pinned(package: str) -> str:
 
 
 def build_task_root(image: Image, task_root: Path) -> Path:
-    """The files the Dockerfile copies, compiled to bytecode as its ``compileall`` step does."""
+    """The files the Dockerfile copies, as far as the build context holds them, compiled to bytecode as its
+    ``compileall`` step does."""
     shutil.rmtree(task_root, ignore_errors=True)
     task_root.mkdir(parents=True)
     for copy in image.copies:
-        target = task_root / copy.destination
-        if copy.source.is_dir():
-            shutil.copytree(copy.source, target, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-        else:
+        files = [copy.source] if copy.source.is_file() else sorted(
+            path for path in copy.source.rglob("*") if path.is_file())
+        for source in files:
+            if source.relative_to(image.folder).as_posix() not in image.sent:
+                continue
+            target = task_root / copy.destination / source.relative_to(copy.source) if source != copy.source \
+                else task_root / copy.destination
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(copy.source, target)
+            shutil.copy2(source, target)
     compileall.compile_dir(task_root, quiet=1)
     return task_root
 

@@ -5,15 +5,24 @@ the architecture that build asked for.
 No Docker engine runs here; this stands in for one as far as SAM CLI's docker client talks to it: ``/_ping``,
 ``/version``, ``POST /build`` (the build context arrives as a tar stream, the platform as a query parameter) and
 ``GET /images/{name}/json``.
+
+Like Docker, it reads the build context it is sent (a tar, gzipped or not) and fails the build when a COPY
+source is not in it, so a test that runs the real ``sam build`` sees what ``.dockerignore`` leaves out.
 """
 
+import io
 import json
 import re
+import tarfile
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
+
+from scripts.dockerfile import DockerfileError, read_image
 
 API_VERSION = "1.45"
 
@@ -22,6 +31,7 @@ class DockerEngine(ThreadingHTTPServer):
     def __init__(self):
         super().__init__(("127.0.0.1", 0), EngineHandler)
         self.builds: list[dict[str, str]] = []  # each build's query parameters
+        self.contexts: list[list[str]] = []  # the files of each build's context, as sent
         self.images: dict[str, str] = {}  # tag -> architecture, as inspect reports it
 
     @property
@@ -74,9 +84,13 @@ class EngineHandler(BaseHTTPRequestHandler):
         if path != "/build":
             self.answer(404, {"message": f"page not found: {path}"})
             return
-        self.read_body()
+        body = self.read_body()
         query = {key: values[-1] for key, values in parse_qs(urlparse(self.path).query).items()}
         self.server.builds.append(query)
+        problem = self.read_context(body, query.get("dockerfile", "Dockerfile"))
+        if problem:  # as BuildKit's COPY fails: the stream carries the error, docker-py raises BuildError
+            self.answer(200, json.dumps({"errorDetail": {"message": problem}, "error": problem}).encode() + b"\r\n")
+            return
         platform = query.get("platform", "linux/amd64")
         image_id = f"{len(self.server.builds):012x}"
         self.server.images[query["t"]] = self.server.images[image_id] = platform.split("/")[1]
@@ -85,13 +99,26 @@ class EngineHandler(BaseHTTPRequestHandler):
                  {"stream": f"Successfully tagged {query['t']}\n"}]
         self.answer(200, b"".join(json.dumps(line).encode() + b"\r\n" for line in lines))
 
-    def read_body(self) -> None:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            while size := int(self.rfile.readline().strip() or b"0", 16):
-                self.rfile.read(size + 2)
-            self.rfile.readline()
-        else:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+    def read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        chunks = []
+        while size := int(self.rfile.readline().strip() or b"0", 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.read(2)
+        self.rfile.readline()
+        return b"".join(chunks)
+
+    def read_context(self, body: bytes, dockerfile: str) -> str | None:
+        """Unpacks the context and reads its Dockerfile's COPYs there: what fails, or None."""
+        with tarfile.open(fileobj=io.BytesIO(body)) as context, tempfile.TemporaryDirectory() as folder:
+            self.server.contexts.append(sorted(context.getnames()))
+            context.extractall(folder, filter="data")
+            try:
+                read_image(Path(folder) / dockerfile)
+            except DockerfileError as error:
+                return f"COPY failed: {error}"
+        return None
 
 
 @contextmanager

@@ -81,3 +81,13 @@ def test_the_image_deletes_the_same_unused_runtime_files_as_make_serve():
     [trim] = run_lines
     deleted = set(re.findall(r'"\$site/([^"]+)"', trim))
     assert deleted == set(UNUSED_RUNTIME_FILES)
+
+
+def test_a_copy_source_that_dockerignore_leaves_out_is_refused_as_docker_build_would(tmp_path):
+    """make serve serves the build context docker-py sends (sam build's client), not the working tree."""
+    (tmp_path / ".dockerignore").write_text("# only the code\n*\n!a.py\n!pkg/\npkg/m.py\n")
+    with pytest.raises(DockerfileError, match="model.tflite is left out of the build context by .dockerignore"):
+        image_of(tmp_path, 'COPY a.py model.tflite ${LAMBDA_TASK_ROOT}/\nCMD ["a.h"]\n')
+    image = image_of(tmp_path, 'COPY a.py ${LAMBDA_TASK_ROOT}/\nCOPY pkg/ ${LAMBDA_TASK_ROOT}/pkg/\nCMD ["a.h"]\n')
+    task = build_task_root(image, tmp_path / "task")
+    assert sorted(p.relative_to(task).as_posix() for p in task.rglob("*.py")) == ["a.py", "pkg/__init__.py"]

@@ -35,8 +35,32 @@ def engine(monkeypatch):
 def project(tmp_path):
     """The template and a Dockerfile: sam build sends the folder as the build context."""
     shutil.copy(ROOT / "template.yaml", tmp_path)
-    (tmp_path / "Dockerfile").write_text("FROM public.ecr.aws/lambda/python:3.13\n")
+    (tmp_path / "Dockerfile").write_text('FROM public.ecr.aws/lambda/python:3.13\nCMD ["app.handler"]\n')
     return tmp_path
+
+
+def test_sam_build_sends_every_file_the_dockerfile_copies_from_a_fresh_clone(engine, tmp_path):
+    """The build context as SAM CLI's docker client makes it from .dockerignore, of the files a clone holds: the
+    stand-in engine unpacks it and fails the build, as Docker does, when a COPY source is not in it."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True)
+    for name in ("Dockerfile", ".dockerignore", "template.yaml"):  # this working tree's, committed or not
+        shutil.copy(ROOT / name, clone / name)
+    result = subprocess.run([sys.executable, "-m", "samcli", "build"], cwd=clone, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert engine.contexts and "clothing_model.reference.json" in engine.contexts[0]
+
+
+def test_a_copy_source_that_dockerignore_leaves_out_fails_sam_build(engine, project):
+    (project / "model.json").write_text("{}")
+    (project / ".dockerignore").write_text("*\n!Dockerfile\n")
+    (project / "Dockerfile").write_text('FROM public.ecr.aws/lambda/python:3.13\nCOPY model.json ${LAMBDA_TASK_ROOT}/\n'
+                                        'CMD ["app.handler"]\n')
+    result = subprocess.run([sys.executable, "-m", "samcli", "build"], cwd=project, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0
+    assert "COPY failed: Dockerfile line 2: model.json matches no file in the build context" in result.stderr
 
 
 def save_deploy_parameters(project, parameters: str) -> None:
