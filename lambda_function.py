@@ -22,7 +22,7 @@ import os
 
 gc.disable()
 
-from clothing.events import is_batch_event, is_page_request, is_proxy_event, parse_event, respond
+from clothing.events import is_batch_event, is_page_request, is_proxy_event, parse_event, respond, route_of
 from clothing.logs import json_logger
 from clothing.service import Service
 from clothing.settings import Settings
@@ -49,7 +49,8 @@ def lambda_handler(event: dict, context: object = None) -> dict:
         from clothing.catalog import classify_batch  # boto3 is imported on the first batch, never at cold start
 
         return classify_batch(event, service, lambda: remaining_seconds(context))
-    answer = service.answer(lambda: parse_event(event, service.settings.max_image_bytes), remaining_seconds(context))
+    answer = service.answer(lambda: parse_event(event, service.settings.max_image_bytes), remaining_seconds(context),
+                            route_of(event))
     return respond(answer.body, is_proxy_event(event), answer.status)
 
 

@@ -131,7 +131,7 @@ def classify_batch(event: dict, service: Service, remaining_seconds: Callable[[]
             # the configured download time, cut short by the invocation's; refused when none is left
             return Request(image=_bucket.read(key, service.fetch_timeout(left)))
 
-        answer = service.answer(parse, left)
+        answer = service.answer(parse, left, route="catalog")
         results.append({"input": key, **answer.outcome()})
     return {"results": results}
 

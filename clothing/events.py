@@ -57,6 +57,21 @@ def is_batch_event(event: object) -> bool:
     return isinstance(event, dict) and "Items" in event and not is_proxy_event(event)
 
 
+# The stage the pre-traffic check's API-shaped events name (clothing.pre_traffic). API Gateway writes the
+# requestContext itself, so no request sent to the API can claim it.
+CHECK_STAGE = "pre-traffic-check"
+
+
+def route_of(event: object) -> str:
+    """Where an event's answer goes, as its metrics count it: ``api``, ``catalog``, ``check`` or ``direct``."""
+    if is_batch_event(event):
+        return "catalog"
+    if not is_proxy_event(event):
+        return "direct"
+    context = event.get("requestContext")
+    return "check" if isinstance(context, dict) and context.get("stage") == CHECK_STAGE else "api"
+
+
 def is_page_request(event: object) -> bool:
     return http_method(event) == "GET"
 

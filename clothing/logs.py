@@ -9,9 +9,12 @@ function's whole start-up; the standard library does the same here.
 
 On Lambda each answer's line also carries CloudWatch's Embedded Metric Format (the ``_aws`` member, as
 Powertools' Metrics writes it): CloudWatch turns the line into metrics with no API call and no import. Few
-dimensions, since each combination of their values is a custom metric billed by the month: the service alone
-for latency, cold starts, errors and confidence, and the service with the prediction for the mix of classes
-(ten values).
+dimensions, since each combination of their values is a custom metric billed by the month: the service and
+the route the answer went by (``api``, ``catalog``, ``check`` for the pre-traffic check's API-shaped events,
+``direct``), so that the API's alarms and panels read the API's answers alone; with the prediction too for the
+mix of classes (ten values); and, for the API's answers only, with the function's version for the two metrics
+a gradual rollout's alarms judge the new version by (``ROLLBACK_METRICS``). A cold start is counted once per
+invocation, on its first answer, however many pictures a catalog batch holds.
 
 The other platforms read logs their own way: Google Cloud Logging takes a
 JSON line's ``severity`` as its level (``json_logger(level_key="severity")``),
@@ -42,6 +45,7 @@ class InvocationFields(logging.Filter):
         super().__init__()
         self._fields: ContextVar[dict | None] = ContextVar("invocation", default=None)
         self._cold = True
+        self._cold_start_uncounted = False  # this invocation is a cold start whose metric no line carried yet
 
     def start(self, context: object) -> None:
         self._fields.set({
@@ -49,6 +53,7 @@ class InvocationFields(logging.Filter):
             "function_request_id": getattr(context, "aws_request_id", None),
             "xray_trace_id": xray_trace_id(),
         })
+        self._cold_start_uncounted = self._cold
         self._cold = False
 
     def restored(self) -> None:
@@ -57,23 +62,30 @@ class InvocationFields(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.invocation = self._fields.get() or {}
+        if getattr(record, "metrics", None) and record.invocation:
+            record.metrics = {**record.metrics, "ColdStart": (int(self._cold_start_uncounted), "Count")}
+            self._cold_start_uncounted = False
         return True
 
 
 METRICS_NAMESPACE = "ClothingClassifier"
+ROLLBACK_METRICS = ("Latency", "ServerErrors")  # by version too, for the API's answers (template.yaml's alarms)
 
 
 def embedded_metrics(entry: dict, metrics: dict[str, tuple[float, str]], timestamp_ms: int) -> dict:
     """The members that make a log line CloudWatch metrics: each metric's value, and the ``_aws`` directive
     (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
-    ``metrics`` maps a name to its value and unit; a line with a ``prediction`` also counts one answer of it."""
-    if "cold_start" in entry:
-        metrics = {**metrics, "ColdStart": (int(entry["cold_start"]), "Count")}
-    directives = [{"Namespace": METRICS_NAMESPACE, "Dimensions": [["service"]],
+    ``metrics`` maps a name to its value and unit; a line with a ``prediction`` also counts one answer of it.
+    ``entry`` names the ``route`` the answer went by and the ``version`` that gave it."""
+    by_route = ["service", "route"]
+    directives = [{"Namespace": METRICS_NAMESPACE, "Dimensions": [by_route],
                    "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in metrics.items()]}]
     members = {name: value for name, (value, _) in metrics.items()}
+    if entry.get("route") == "api":
+        directives.append({"Namespace": METRICS_NAMESPACE, "Dimensions": [[*by_route, "version"]],
+                           "Metrics": [{"Name": name, "Unit": metrics[name][1]} for name in ROLLBACK_METRICS]})
     if "prediction" in entry:
-        directives.append({"Namespace": METRICS_NAMESPACE, "Dimensions": [["service", "prediction"]],
+        directives.append({"Namespace": METRICS_NAMESPACE, "Dimensions": [[*by_route, "prediction"]],
                            "Metrics": [{"Name": "Answers", "Unit": "Count"}]})
         members["Answers"] = 1
     return {**members, "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}}
@@ -90,6 +102,7 @@ class JsonFormatter(logging.Formatter):
         self.service = service
         self.level_key = level_key
         self.metrics = metrics
+        self.version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")  # the version Lambda runs
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -104,6 +117,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         if self.metrics and getattr(record, "metrics", None):
+            entry["version"] = self.version
             entry.update(embedded_metrics(entry, record.metrics, int(record.created * 1000)))
         return json.dumps(entry, default=str)
 

@@ -106,8 +106,11 @@ class Service:
             raise ImageTooLarge(f"the request body is over the limit of {limit} bytes")
         return body
 
-    def answer(self, parse: Callable[[], Request], remaining_seconds: float | None = None) -> Answer:
+    def answer(self, parse: Callable[[], Request], remaining_seconds: float | None = None,
+               route: str = "direct") -> Answer:
         """Parse, fetch or decode, classify; every failure becomes an error answer, never an exception.
+
+        ``route`` is where the answer goes (``clothing.events.route_of``): its metrics are counted under it.
 
         ``remaining_seconds`` is the platform's own deadline where it tells one (Lambda does):
         the download is cut short to leave time for the rest, and a decode that would outlast
@@ -118,16 +121,17 @@ class Service:
             request = parse()
             scores, timings = self.classify(request, remaining_seconds)
         except ClothingError as error:
-            self.logger.warning(error.message, extra={"fields": {"error_type": error.error_type,
+            self.logger.warning(error.message, extra={"fields": {"route": route, "error_type": error.error_type,
                                                                  "status": error.status},
                                                       "metrics": answer_metrics(started, error.status)})
             return Answer(error.status, error_body(error))
         except Exception:
             error = ClothingError("unexpected error; it is logged under this request's id")
-            self.logger.exception("unexpected error", extra={"metrics": answer_metrics(started, error.status)})
+            self.logger.exception("unexpected error", extra={"fields": {"route": route, "status": error.status},
+                                                             "metrics": answer_metrics(started, error.status)})
             return Answer(error.status, error_body(error))
         prediction = max(scores, key=scores.__getitem__)
-        self.logger.info("classified", extra={"fields": {**timings, "prediction": prediction},
+        self.logger.info("classified", extra={"fields": {"route": route, **timings, "prediction": prediction},
                                               "metrics": answer_metrics(started, 200, scores[prediction])})
         return Answer(200, scores)
 
@@ -147,7 +151,7 @@ class Service:
             check_method(method)
             return parse_body(content_type, self.read_body(length, read), self.settings.max_image_bytes)
 
-        answer = self.answer(parse)
+        answer = self.answer(parse, route="api")
         return HttpAnswer(answer.status, JSON_HEADERS, json.dumps(answer.body))
 
     def classify(self, request: Request, remaining_seconds: float | None) -> tuple[dict[str, float], dict]:

@@ -54,14 +54,15 @@ MONTH_SECONDS = 30 * 24 * 3600
 ASSUMED_BILLED_RESTORE_MS = 100
 MEASURED_INIT_MS = 130
 
-# What the template's monitoring makes (template.yaml, clothing/logs.py): seven metrics under the function's name
-# (Latency, ServerErrors, UpstreamErrors, ClientErrors, TopScore, LowConfidence, ColdStart) and Answers for each
-# label; four alarms reading five metrics (the API's reads two); one dashboard. The metrics' members and
-# directive add about 715 bytes to an answer's log line (tests/test_cost.py measures a real line).
-SERVICE_METRICS = 7
-ALARM_METRICS = 5
+# What the template's monitoring makes for the API's answers (template.yaml, clothing/logs.py): seven metrics
+# under the function's name and the route (Latency, ServerErrors, UpstreamErrors, ClientErrors, TopScore,
+# LowConfidence, ColdStart), two of them by version too, and Answers for each label; a catalog's answers make as
+# many again under their own route. Six alarms reading one metric each; one dashboard. The metrics' members and
+# directives add METRIC_BYTES_PER_ANSWER to an answer's log line (tests/test_cost.py measures a real line).
+SERVICE_METRICS = 9
+ALARM_METRICS = 6
 DASHBOARDS = 1
-METRIC_BYTES_PER_ANSWER = 715
+METRIC_BYTES_PER_ANSWER = 920
 
 GOOGLE_BILLING_STEP_MS = 100
 AZURE_MINIMUM_MS = 1000

@@ -1,5 +1,6 @@
-"""make watch: what the deployed function answered lately, from CloudWatch: the answers per class, the latency
-percentiles, the errors by kind, and the state of each of the stack's alarms.
+"""make watch: what the deployed function answered the API lately, from CloudWatch: the answers per class, the
+latency percentiles, the errors by kind, the catalog's pictures apart, and the state of each of the stack's
+alarms.
 
     make watch                      # the last hour of the stack in samconfig.toml
     make watch ARGS="--hours 24 --stack other"
@@ -22,7 +23,9 @@ PERCENTILES = ("p50", "p90", "p99")
 OWN_COUNTS = {"ServerErrors": "the function's own", "UpstreamErrors": "from image hosts",
               "ClientErrors": "refused requests (4xx)"}
 LAMBDA_COUNTS = ("Errors", "Throttles")
-ALARMS = ("new-version-errors", "new-version-latency", "api-server-errors", "low-confidence")  # template.yaml's
+CATALOG_COUNTS = {"ClientErrors": "refused", "UpstreamErrors": "unread (S3 failed)", "ServerErrors": "failed"}
+ALARMS = ("new-version-errors", "new-version-server-errors", "new-version-latency", "capacity", "api-server-errors",
+          "low-confidence")  # template.yaml's
 
 
 def query(query_id: str, namespace: str, name: str, dimensions: dict[str, str], stat: str, period: int) -> dict:
@@ -43,12 +46,13 @@ def values_of(cloudwatch, queries: list[dict], start: datetime, end: datetime) -
     return values
 
 
-def classes(cloudwatch, service: str) -> list[str]:
-    """The predictions CloudWatch holds an Answers metric for, for this function."""
+def classes(cloudwatch, service: str, route: str) -> list[str]:
+    """The predictions CloudWatch holds an Answers metric for, for this function's answers by this route."""
     paginator = cloudwatch.get_paginator("list_metrics")
     found = set()
     for page in paginator.paginate(Namespace=METRICS_NAMESPACE, MetricName="Answers",
-                                   Dimensions=[{"Name": "service", "Value": service}]):
+                                   Dimensions=[{"Name": "service", "Value": service},
+                                               {"Name": "route", "Value": route}]):
         for metric in page["Metrics"]:
             found |= {d["Value"] for d in metric["Dimensions"] if d["Name"] == "prediction"}
     return sorted(found)
@@ -64,12 +68,15 @@ def report(stack: str, hours: float, now: datetime | None = None) -> list[str]:
     period = max(60, round(hours * 60) * 60)  # the whole window, in whole minutes as CloudWatch takes them
     end = (now or datetime.now(UTC)).replace(second=0, microsecond=0) + timedelta(minutes=1)
     start = end - timedelta(seconds=period)
-    service = {"service": function}
-    predictions = classes(cloudwatch, function)
+    service, catalog = {"service": function, "route": "api"}, {"service": function, "route": "catalog"}
+    predictions, catalogued = classes(cloudwatch, function, "api"), classes(cloudwatch, function, "catalog")
     alias = {"FunctionName": function, "Resource": f"{function}:live"}
     queries = [query(f"count_class_{i}", METRICS_NAMESPACE, "Answers", {**service, "prediction": name}, "Sum",
                      period) for i, name in enumerate(predictions)]
+    queries += [query(f"catalog_class_{i}", METRICS_NAMESPACE, "Answers", {**catalog, "prediction": name}, "Sum",
+                      period) for i, name in enumerate(catalogued)]
     queries += [query(f"count_{name}", METRICS_NAMESPACE, name, service, "Sum", period) for name in OWN_COUNTS]
+    queries += [query(f"catalog_{name}", METRICS_NAMESPACE, name, catalog, "Sum", period) for name in CATALOG_COUNTS]
     queries += [query(f"count_lambda_{name}", "AWS/Lambda", name, alias, "Sum", period) for name in LAMBDA_COUNTS]
     queries += [query(f"latency_{p}", METRICS_NAMESPACE, "Latency", service, p, period) for p in PERCENTILES]
     values = values_of(cloudwatch, queries, start, end)
@@ -88,6 +95,9 @@ def report(stack: str, hours: float, now: datetime | None = None) -> list[str]:
     own = ", ".join(f"{summed(f'count_{name}'):,} {said}" for name, said in OWN_COUNTS.items())
     runtime = ", ".join(f"{summed(f'count_lambda_{name}'):,} {name.lower()}" for name in LAMBDA_COUNTS)
     lines.append(f"errors: {own}; Lambda: {runtime}")
+    classified = sum(summed(f"catalog_class_{i}") for i in range(len(catalogued)))
+    lines.append(f"catalog: {classified:,} pictures classified, " + ", ".join(
+        f"{summed(f'catalog_{name}'):,} {said}" for name, said in CATALOG_COUNTS.items()))
     states = {a["AlarmName"]: a["StateValue"] for a in cloudwatch.describe_alarms(AlarmNames=alarms)["MetricAlarms"]}
     lines.append("alarms: " + ", ".join(f"{name.removeprefix(stack + '-')} {states.get(name, 'missing')}"
                                         for name in alarms))

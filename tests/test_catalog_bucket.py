@@ -174,3 +174,18 @@ def test_a_read_near_the_end_of_an_invocation_ends_with_it_and_the_rest_get_type
                                           CATALOG_BUCKET=BUCKET, INVOCATION_SECONDS="4")
     assert seconds < 4
     assert [result["error"]["type"] for result in answer["results"]] == ["UpstreamTimeout"] * 3
+
+
+def test_a_batch_counts_under_the_catalog_route_and_its_cold_start_once(s3_endpoint):
+    """A cold batch of three is one cold start, not three, and none of its answers is counted as the API's: its
+    S3 failures would otherwise hide the API's own in the API's alarms (template.yaml)."""
+    env = {"PATH": "/usr/bin:/bin", **AWS_CREDENTIALS, "AWS_ENDPOINT_URL_S3": s3_endpoint, "CATALOG_BUCKET": BUCKET}
+    events = [batch(PREFIX + "pants-1.jpg", PREFIX + "missing.jpg", PREFIX + "hat-1.jpg"), batch(PREFIX + "hat-1.jpg")]
+    result = subprocess.run([sys.executable, "-c", HANDLE], cwd=ROOT, env=env, capture_output=True, text=True,
+                            input="".join(json.dumps(event) + "\n" for event in events), timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    answers = [line for line in lines if "_aws" in line]
+    assert [line["ColdStart"] for line in answers] == [1, 0, 0, 0]
+    assert {line["route"] for line in answers} == {"catalog"}
+    assert [line["ClientErrors"] for line in answers] == [0, 1, 0, 0]  # the missing key, under the catalog's route

@@ -171,9 +171,9 @@ def test_the_monitoring_bill_counts_what_the_template_and_the_answers_make():
     from samtranslator.yaml_helper import yaml_parse
 
     from tests.conftest import IMAGES, LABELS
-    from tests.test_metrics import log_lines
+    from tests.test_metrics import log_lines, proxy_event
 
-    events = [{"image": base64.b64encode(path.read_bytes()).decode()} for path in sorted(IMAGES.glob("*.jpg"))]
+    events = [proxy_event(base64.b64encode(path.read_bytes()).decode()) for path in sorted(IMAGES.glob("*.jpg"))]
     lines = [line for line in log_lines(*events) if "_aws" in line]
     metrics = {(directive["Namespace"], metric["Name"], tuple((d, line[d]) for d in dimensions))
                for line in lines for directive in line["_aws"]["CloudWatchMetrics"]
@@ -194,10 +194,10 @@ def test_the_monitoring_bill_counts_what_the_template_and_the_answers_make():
 
 def test_the_monitoring_bill_worked_by_hand():
     listed = cost.monitoring_bill(2_000_000, 10, free_tier=False)
-    assert (listed.metrics, listed.alarms, listed.dashboard) == pytest.approx((17 * 0.30, 5 * 0.10, 3.00))
-    assert listed.logs == pytest.approx(2_000_000 * 715 / 1e9 * 0.50)
+    assert (listed.metrics, listed.alarms, listed.dashboard) == pytest.approx((19 * 0.30, 6 * 0.10, 3.00))
+    assert listed.logs == pytest.approx(2_000_000 * 920 / 1e9 * 0.50)
     free = cost.monitoring_bill(2_000_000, 10)
-    assert (free.metrics, free.alarms, free.dashboard, free.logs) == pytest.approx((7 * 0.30, 0, 0, listed.logs))
+    assert (free.metrics, free.alarms, free.dashboard, free.logs) == pytest.approx((9 * 0.30, 0, 0, listed.logs))
 
 
 @pytest.mark.process

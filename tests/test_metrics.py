@@ -98,10 +98,31 @@ def test_an_error_answer_counts_as_an_error_of_its_kind_and_not_as_a_class(lines
 
 
 def test_dimensions_stay_few_each_combination_being_a_billed_metric(lines):
-    """The service alone, and the service with one of the model's labels: 1 + 10 combinations."""
+    """The service and route, and with one of the model's labels: 1 + 10 combinations for a route; the API's
+    answers also by version (two metrics), test_the_apis_answers_are_counted_apart_and_by_version."""
     dimension_sets = {tuple(dimensions) for line in lines if "_aws" in line
                       for directive in line["_aws"]["CloudWatchMetrics"] for dimensions in directive["Dimensions"]}
-    assert dimension_sets == {("service",), ("service", "prediction")}
+    assert dimension_sets == {("service", "route"), ("service", "route", "prediction")}
+    assert {line["route"] for line in lines if "_aws" in line} == {"direct"}
+
+
+def proxy_event(picture: str, stage: str = "test") -> dict:
+    return {"httpMethod": "POST", "headers": {"Content-Type": "application/json"}, "isBase64Encoded": False,
+            "body": json.dumps({"image": picture}), "requestContext": {"stage": stage}}
+
+
+@pytest.mark.process
+def test_the_apis_answers_are_counted_apart_and_by_version_and_the_checks_apart_from_the_apis():
+    """The rollback's alarms read the API's answers of the new version alone (template.yaml): the pre-traffic
+    check's API-shaped events, whose requestContext only the check writes, never count as the API's."""
+    picture = base64.b64encode((IMAGES / "pants-1.jpg").read_bytes()).decode()
+    api, check = (line for line in log_lines(proxy_event(picture), proxy_event(picture, "pre-traffic-check"))
+                  if "_aws" in line)
+    assert (api["route"], check["route"]) == ("api", "check")
+    by_version = [d for d in api["_aws"]["CloudWatchMetrics"] if ["service", "route", "version"] in d["Dimensions"]]
+    assert [[m["Name"] for m in d["Metrics"]] for d in by_version] == [["Latency", "ServerErrors"]]
+    assert api["version"] == "$LATEST"  # AWS_LAMBDA_FUNCTION_VERSION, unset outside Lambda
+    assert not any("version" in dims for d in check["_aws"]["CloudWatchMetrics"] for dims in d["Dimensions"])
 
 
 @pytest.mark.parametrize(("status", "server", "upstream", "client"),

@@ -10,6 +10,8 @@ import base64
 import json
 import subprocess
 import sys
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -18,7 +20,7 @@ from clothing.classifier import Classifier
 from clothing.decoding.decode import decode_image
 from clothing.reference import differences, read_reference, reference_path
 from tests.codedeploy import codedeploy
-from tests.conftest import AWS_CREDENTIALS, ROOT, serving
+from tests.conftest import AWS_CREDENTIALS, ROOT, in_background, serving
 
 MODEL = ROOT / "clothing_model.tflite"
 EVENT = {"DeploymentId": "d-2G5X9QKR4", "LifecycleEventHookExecutionId": "eyJlcnJvckNvZGUiOiJudWxsIn0="}
@@ -83,6 +85,93 @@ def test_a_broken_model_fails_and_no_traffic_would_move(tmp_path, broken, said):
     assert all(said in failure for failure in answer["failures"][:1]), answer["failures"]
     assert [status["status"] for status in statuses] == ["Failed"]
     assert json.loads(log)["failures"] == len(answer["failures"])
+
+
+class Front(BaseHTTPRequestHandler):
+    """Lambda's Invoke in front of the emulator: throttles the first ``throttles`` calls as Lambda does (429,
+    ``X-Amzn-ErrorType: TooManyRequestsException``: Lambda API reference, Invoke, Errors), and breaks the
+    version as ``broken`` says: answering the JSON string "", or 500 to every API Gateway proxy event."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        event = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        server = self.server
+        server.calls += 1
+        if server.calls <= server.throttles:
+            return self.send(429, {"Type": "User", "message": "Rate Exceeded.",
+                                   "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"},
+                             {"X-Amzn-ErrorType": "TooManyRequestsException"})
+        if server.broken == "empty":
+            return self.send(200, "")
+        if server.broken == "proxy" and "requestContext" in json.loads(event):
+            return self.send(200, {"statusCode": 500, "headers": {"Content-Type": "application/json"},
+                                   "body": json.dumps({"error": {"type": "InternalError"}})})
+        answer = requests.post(server.function_url + self.path, data=event, timeout=60)
+        self.send(answer.status_code, answer.json())
+
+    def send(self, status: int, answer: object, headers: dict | None = None) -> None:
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@contextmanager
+def front(function_url: str, broken: str | None = None, throttles: int = 0):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
+    server.function_url, server.broken, server.throttles, server.calls = function_url, broken, throttles, 0
+    with in_background(server) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    with serving() as served:
+        yield served
+
+
+@pytest.mark.process
+@pytest.mark.parametrize(("broken", "said"), [
+    ("empty", "(direct): answered str, not scores for"),
+    ("proxy", "(API, image body): answered status 500, not 200"),
+])
+def test_a_version_that_answers_an_empty_string_or_breaks_the_apis_events_is_refused(shipped, broken, said):
+    with front(shipped.function_url, broken) as url, codedeploy() as stand_in:
+        answer, log = run_hook(url, stand_in.url)
+    assert answer["status"] == "Failed" and [s["status"] for s in stand_in.statuses] == ["Failed"]
+    assert any(said in failure for failure in answer["failures"]), answer["failures"][:3]
+    assert all(failure.split(": ", 1)[1].strip() for failure in answer["failures"])  # each says why
+    assert len(answer["failures"]) == (30 if broken == "empty" else 20)  # ten pictures, each way it fails
+
+
+@pytest.mark.process
+def test_a_throttled_call_is_retried_before_the_version_is_judged(shipped):
+    with front(shipped.function_url, throttles=2) as url, codedeploy() as stand_in:
+        answer, _ = run_hook(url, stand_in.url)
+    assert answer == {"status": "Succeeded", "failures": []}
+
+
+@pytest.mark.process
+def test_a_version_throttled_throughout_fails_saying_so(shipped, monkeypatch):
+    import boto3
+    from botocore.config import Config
+
+    from clothing import pre_traffic
+
+    for name, value in AWS_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    with front(shipped.function_url, throttles=10 ** 6) as url:
+        client = boto3.client("lambda", endpoint_url=url, config=Config(retries={"total_max_attempts": 1}))
+        waits = []
+        invoke = pre_traffic.invoker(client, "function", sleep=waits.append)
+        with pytest.raises(pre_traffic.NotAnswered, match="throttled 5 times"):
+            invoke({"image": ""})
+    assert waits == list(pre_traffic.THROTTLE_WAITS)
 
 
 @pytest.mark.process

@@ -54,8 +54,12 @@ def put_embedded_metrics(cloudwatch, line: dict) -> None:
 def answered() -> list[dict]:
     import base64
 
-    events = [{"image": base64.b64encode(path.read_bytes()).decode()} for path in sorted(IMAGES.glob("*.jpg"))]
-    events.insert(3, {"image": "bm90IGEgcGljdHVyZQ=="})  # a request refused with 422
+    from tests.test_metrics import proxy_event
+
+    pictures = [base64.b64encode(path.read_bytes()).decode() for path in sorted(IMAGES.glob("*.jpg"))]
+    events = [proxy_event(picture) for picture in pictures]
+    events.insert(3, proxy_event("bm90IGEgcGljdHVyZQ=="))  # a request refused with 422
+    events.append({"image": pictures[0]})  # a direct invocation: not the API's, not counted here
     return [line for line in log_lines(*events) if "_aws" in line]
 
 
@@ -81,17 +85,19 @@ def test_watch_prints_the_answers_per_class_latency_errors_and_alarms(cloudwatch
     deploy_stack(errors_alarm="ALARM")
     assert watch.main(["--stack", "clothing"]) == 0
     printed = capsys.readouterr().out.splitlines()
-    predictions = [line["prediction"] for line in answered if "prediction" in line]
+    predictions = [line["prediction"] for line in answered if "prediction" in line and line["route"] == "api"]
     assert printed[1] == f"answers: {len(predictions)}"
     shown = {row.split()[0]: int(row.split()[1]) for row in printed[2:2 + len(set(predictions))]}
     assert shown == {name: predictions.count(name) for name in set(predictions)}
-    latencies = [line["Latency"] for line in answered]
-    assert printed[-3] == "latency: " + ", ".join(f"{p} {percentile(latencies, p):.0f} ms"
+    latencies = [line["Latency"] for line in answered if line["route"] == "api"]
+    assert printed[-4] == "latency: " + ", ".join(f"{p} {percentile(latencies, p):.0f} ms"
                                                   for p in ("p50", "p90", "p99"))
-    assert printed[-2] == ("errors: 0 the function's own, 0 from image hosts, 1 refused requests (4xx); "
+    assert printed[-3] == ("errors: 0 the function's own, 0 from image hosts, 1 refused requests (4xx); "
                            "Lambda: 0 errors, 0 throttles")
-    assert printed[-1] == ("alarms: new-version-errors ALARM, new-version-latency OK, "
-                           "api-server-errors missing, low-confidence INSUFFICIENT_DATA")
+    assert printed[-2] == "catalog: 0 pictures classified, 0 refused, 0 unread (S3 failed), 0 failed"
+    assert printed[-1] == ("alarms: new-version-errors ALARM, new-version-server-errors missing, "
+                           "new-version-latency OK, capacity missing, api-server-errors missing, "
+                           "low-confidence INSUFFICIENT_DATA")
 
 
 def test_a_quiet_hour_says_so(cloudwatch, capsys):
