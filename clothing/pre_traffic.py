@@ -4,7 +4,8 @@ The template's ``PreTrafficCheck`` function runs this module from the function's
 reference answers that came with the image's model, ``clothing.reference``) when ``Rollout`` is not
 ``AllAtOnce``. It sends each reference picture to the new version (``CLASSIFIER_VERSION``, the version's ARN),
 directly and as API Gateway's proxy events do, compares each answer with the reference, and reports
-``Succeeded`` or ``Failed`` to CodeDeploy with ``PutLifecycleEventHookExecutionStatus``: on ``Failed`` CodeDeploy moves no traffic and the deploy rolls back.
+``Succeeded`` or ``Failed`` to CodeDeploy with ``PutLifecycleEventHookExecutionStatus``: on ``Failed``
+CodeDeploy moves no traffic and the deploy rolls back.
 Whatever goes wrong here, a status is reported, since CodeDeploy would otherwise wait an hour for one.
 
 Its role may invoke only that version and report only to this stack's deployment group (template.yaml).

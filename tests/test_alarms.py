@@ -80,8 +80,8 @@ def function_lines(mode: str, events: list[dict], bucket: str) -> list[dict]:
     """The metric lines of version 7 answering the events."""
     env = {"PATH": "/usr/bin:/bin", "AWS_LAMBDA_FUNCTION_NAME": FUNCTION, "AWS_LAMBDA_FUNCTION_VERSION": VERSION,
            "CATALOG_BUCKET": "shop-catalog", "AWS_DEFAULT_REGION": "us-east-1"}
-    result = subprocess.run([sys.executable, "-c", HANDLE, mode, bucket], cwd=ROOT, env=env, capture_output=True, text=True,
-                            input="".join(json.dumps(event) + "\n" for event in events), timeout=120)
+    result = subprocess.run([sys.executable, "-c", HANDLE, mode, bucket], cwd=ROOT, env=env, capture_output=True,
+                            text=True, input="".join(json.dumps(event) + "\n" for event in events), timeout=120)
     assert result.returncode == 0, result.stderr
     return [line for line in map(json.loads, filter(None, result.stdout.splitlines())) if "_aws" in line]
 
