@@ -4,11 +4,13 @@
     make prune ARGS="--dry-run"
 
 Every deploy that changes what the function runs publishes a version, and CloudFormation keeps the old ones
-(SAM retains them). They cost nothing without SnapStart. With SnapStart each holds a snapshot, billed per
+(the template's UpdateReplacePolicy and SAM's DeletionPolicy retain them). They cost nothing without
+SnapStart. With SnapStart each holds a snapshot, billed per
 GB-second until Lambda deletes it after 14 days without an invocation
 (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-security.html): pruning ends that charge at once.
 The versions an alias points to (``live``, and a canary's second version) are kept, and so are the newest
-``--keep`` others, to roll back to by hand.
+``--keep`` others, to roll back to by hand. While the stack is being deployed nothing is deleted: a gradual
+rollout's new version has no alias until its pre-traffic check passes.
 """
 
 import argparse
@@ -17,7 +19,9 @@ import sys
 import boto3
 
 from deploy.preflight import credentials_problem
-from deploy.stack import Refusal, outputs_of, said_in_one_line, stack_name
+from deploy.stack import Refusal, described, outputs_of, said_in_one_line, stack_name
+
+STACK_TAG = "aws:cloudformation:stack-name"  # CloudFormation tags what it creates with its stack's name
 
 
 def unaliased_versions(lambda_client, function: str, keep: int) -> list[str]:
@@ -45,6 +49,19 @@ def prune(function: str, keep: int, dry_run: bool, lambda_client=None) -> list[s
     return [f"{verb} {function}:{version}" for version in doomed] or [f"{function}: no version to delete"]
 
 
+def check_not_deploying(stack: str) -> None:
+    """Refuses while the stack is being created, updated or rolled back."""
+    status = described(stack)["StackStatus"]
+    if status.endswith("_IN_PROGRESS"):
+        raise Refusal(f"the stack {stack!r} is being deployed ({status}): a new version may have no alias yet; "
+                      "run make prune once the deployment has ended")
+
+
+def stack_of(function: str) -> str | None:
+    """The stack that made the function, from the tag CloudFormation gives it; None for a function made by hand."""
+    return boto3.client("lambda").get_function(FunctionName=function).get("Tags", {}).get(STACK_TAG)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make prune", description=__doc__.splitlines()[0])
     target = parser.add_mutually_exclusive_group()
@@ -59,9 +76,12 @@ def main(argv: list[str] | None = None) -> int:
             raise Refusal("--keep takes a number of versions, 0 or more")
         if problem := credentials_problem():
             raise Refusal(problem)
-        function = args.function or outputs_of(stack_name(args.stack)).get("FunctionName")
+        stack = None if args.function else stack_name(args.stack)
+        function = args.function or outputs_of(stack).get("FunctionName")
         if not function:
             raise Refusal("the stack has no FunctionName output: is it this project's?")
+        if stack := stack or stack_of(function):
+            check_not_deploying(stack)
         return prune(function, args.keep, args.dry_run)
 
     lines = said_in_one_line("make prune", pruned)

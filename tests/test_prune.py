@@ -75,3 +75,36 @@ def test_a_stack_that_is_not_there_is_one_line_and_no_traceback(moto_endpoint):
     result = prune(moto_endpoint, "--stack", "never-deployed")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "no stack 'never-deployed'" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("how", ["--stack", "--function"])
+def test_nothing_is_deleted_while_the_stack_is_being_deployed(monkeypatch, capsys, how):
+    """During a gradual rollout's pre-traffic check the new version has no alias yet, and the stack is
+    UPDATE_IN_PROGRESS until CodeDeploy ends (SAM's "Deploying serverless applications gradually"). moto's
+    stacks are never in progress, so CloudFormation's and Lambda's answers come from botocore's Stubber, which
+    checks them against the services' models; any other call, a deletion above all, fails the test."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from deploy import prune as prune_module
+
+    for name, value in AWS_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    clients = {name: boto3.client(name) for name in ("cloudformation", "lambda")}
+    stubbers = {name: Stubber(client) for name, client in clients.items()}
+    stack = {"StackName": "clothing", "CreationTime": "2026-12-01T00:00:00Z", "StackStatus": "UPDATE_IN_PROGRESS",
+             "Outputs": [{"OutputKey": "FunctionName", "OutputValue": "clothing-fn"}]}
+    if how == "--function":
+        stubbers["lambda"].add_response("get_function", {"Configuration": {"FunctionName": "clothing-fn"},
+                                                         "Tags": {"aws:cloudformation:stack-name": "clothing"}})
+    else:
+        stubbers["cloudformation"].add_response("describe_stacks", {"Stacks": [stack]})
+    stubbers["cloudformation"].add_response("describe_stacks", {"Stacks": [stack]})
+    monkeypatch.setattr(boto3, "client", lambda name, **_: clients[name])
+    for stubber in stubbers.values():
+        stubber.activate()
+    assert prune_module.main([how, "clothing" if how == "--stack" else "clothing-fn", "--keep", "0"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "is being deployed (UPDATE_IN_PROGRESS)" in error
+    for stubber in stubbers.values():
+        stubber.assert_no_pending_responses()

@@ -70,13 +70,27 @@ def test_a_gradual_rollout_shifts_live_through_codedeploy_after_the_hook_watched
 
 
 def test_codedeploy_may_invoke_the_hook_and_the_hooks_role_only_the_new_version_and_this_stacks_group():
+    """CodeDeploy's role allows what a Lambda deployment does: AWSCodeDeployRoleForLambda's actions for Lambda
+    and CloudWatch, on this function's alias and this stack's hook alone, without its sns:Publish and
+    s3:GetObject on "*" (AWS Managed Policy Reference, AWSCodeDeployRoleForLambda)."""
     resources = deployed_resources({"Rollout": "Canary10Percent5Minutes"})
-    service_role = resources["CodeDeployServiceRole"]["Properties"]
-    assert service_role["ManagedPolicyArns"] == [
-        "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda"]
+    assert "CodeDeployServiceRole" not in resources  # SAM's default role, with the managed policy
+    group = resources["ClassifierFunctionDeploymentGroup"]["Properties"]
+    assert group["ServiceRoleArn"] == {"Fn::GetAtt": ["CodeDeployRole", "Arn"]}
+    role = resources["CodeDeployRole"]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    granted = {action: statement["Resource"] for statement in statements(resources["CodeDeployRole"])
+               for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])}
+    assert set(granted) == {"cloudwatch:DescribeAlarms", "lambda:GetAlias", "lambda:UpdateAlias",
+                            "lambda:GetProvisionedConcurrencyConfig", "lambda:InvokeFunction"}
+    alias = substituted(granted["lambda:UpdateAlias"]["Fn::Sub"], {
+        "AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+        "ClassifierFunction": "clothing-ClassifierFunction-abc"})
+    assert alias == "arn:aws:lambda:us-east-1:123456789012:function:clothing-ClassifierFunction-abc:live"
+    assert granted["lambda:InvokeFunction"][0] == {"Fn::GetAtt": ["PreTrafficCheck", "Arn"]}
     hook_name = substituted(resources["PreTrafficCheck"]["Properties"]["FunctionName"]["Fn::Sub"],
                             {"AWS::StackName": STACK})
-    assert fnmatch.fnmatchcase(hook_name, "CodeDeployHook_*")  # what that managed policy lets CodeDeploy invoke
+    assert fnmatch.fnmatchcase(hook_name, "CodeDeployHook_*")  # what the managed policy would let it invoke
 
     invoke, report = statements(resources["PreTrafficCheckRole"])
     assert (invoke["Action"], invoke["Resource"]) == ("lambda:InvokeFunction", {"Ref": version_of(resources)})

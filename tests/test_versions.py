@@ -60,6 +60,16 @@ def test_a_change_of_parameter_alone_publishes_a_new_version(parameter):
     assert after != before, f"{parameter} changed, yet CloudFormation would keep the version {before[0]}"
 
 
+@pytest.mark.parametrize("parameters", [{}, {"SnapStart": "on"}])
+def test_a_replaced_or_removed_version_is_kept_to_return_to(parameters):
+    """A parameter-only change replaces the version under its name (above); a new image removes it from the
+    template under a new name. CloudFormation deletes a replaced resource unless its UpdateReplacePolicy says
+    Retain, and a removed one unless its DeletionPolicy does (CloudFormation User Guide, "UpdateReplacePolicy
+    attribute" and "DeletionPolicy attribute"): both must, as the translator outputs the version."""
+    [version] = [r for r in deployed_resources(parameters).values() if r["Type"] == "AWS::Lambda::Version"]
+    assert (version.get("UpdateReplacePolicy"), version.get("DeletionPolicy")) == ("Retain", "Retain")
+
+
 def test_the_alias_points_at_the_version_the_deploy_publishes():
     resources = deployed_resources({"MemorySize": "3008"})
     [alias] = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Alias"]
