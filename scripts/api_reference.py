@@ -1,8 +1,12 @@
-"""docs/api.md, a short reference rendered from openapi.yaml, so that the page and the document cannot drift.
+"""docs/api.md, a short reference rendered from openapi.yaml, so that the page and the document cannot drift;
+and the document as OpenAPI 3.0, which API Gateway imports (it takes 2.0 and 3.0, not 3.1).
 
     python -m scripts.api_reference          # writes docs/api.md (tests/test_openapi.py checks it is current)
+    python -m scripts.api_reference --openapi-3.0 openapi-3.0.yaml
 """
 
+import argparse
+import copy
 from pathlib import Path
 
 import yaml
@@ -53,8 +57,41 @@ def render(document: dict) -> str:
     return "\n".join(lines)
 
 
+def as_openapi_30(document: dict) -> dict:
+    """The document in OpenAPI 3.0's words: what 3.1 took from JSON Schema 2020-12 said as 3.0 says it."""
+    rendered = copy.deepcopy(document)
+    rendered["openapi"] = "3.0.3"
+    rendered["info"].pop("summary", None)
+    rendered["info"]["license"].pop("identifier", None)
+
+    def downgrade(node):
+        if isinstance(node, dict):
+            if node.get("contentMediaType"):  # a file's bytes
+                node.pop("contentMediaType")
+                node["format"] = "binary"
+            if isinstance(node.get("examples"), list) and "type" in node:  # a schema's examples
+                node["example"] = node.pop("examples")[0]
+            for value in node.values():
+                downgrade(value)
+        elif isinstance(node, list):
+            for value in node:
+                downgrade(value)
+
+    downgrade(rendered)
+    return rendered
+
+
 def main() -> None:
-    PAGE.write_text(render(yaml.safe_load(DOCUMENT.read_text())))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--openapi-3.0", dest="openapi_30", metavar="PATH",
+                        help="write the document as OpenAPI 3.0 to PATH instead")
+    args = parser.parse_args()
+    document = yaml.safe_load(DOCUMENT.read_text())
+    if args.openapi_30:
+        Path(args.openapi_30).write_text(yaml.safe_dump(as_openapi_30(document), sort_keys=False))
+        print(f"wrote {args.openapi_30}")
+        return
+    PAGE.write_text(render(document))
     print(f"wrote {PAGE.relative_to(ROOT)}")
 
 

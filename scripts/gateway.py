@@ -12,7 +12,11 @@ running under the Lambda emulator. Three things SAM's service leaves out are
 added: the routes and binary media types of plain ``AWS::ApiGateway``
 resources, wildcards in binary media types (``image/*``), and API keys:
 with ``API_KEY`` set, methods the template marks ``ApiKeyRequired`` answer
-403 ``Forbidden`` unless the request's ``x-api-key`` header carries it.
+403 ``Forbidden`` unless the request's ``x-api-key`` header carries it. Two of
+API Gateway's own answers are given as it gives them: 413 for a body over its
+10 MB, and 500 for an event over Lambda's 6 MB invoke limit, which Lambda
+refuses before the function runs ("Handling Lambda errors with an API Gateway
+API"; Lambda's quotas page).
 ``GET /openapi.json`` serves the API's description, ``openapi.yaml``, as JSON.
 """
 
@@ -41,6 +45,12 @@ TEMPLATE = ROOT / "template.yaml"
 OPENAPI = ROOT / "openapi.yaml"
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
 INTEGRATION_TIMEOUT_S = 29  # API Gateway's own limit for a Lambda integration
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload quota for a REST API
+MAX_EVENT_BYTES = 6 * 1024 * 1024  # Lambda's quota for a synchronous invocation's payload
+
+
+class InvocationRefused(Exception):
+    """Lambda refuses the invocation before the function runs; API Gateway answers 500."""
 
 
 class MediaTypes(list):
@@ -110,7 +120,10 @@ class Gateway(LocalApigwService):
     def create(self):
         super().create()
         self._app.before_request(self._check_api_key)
+        self._app.before_request(self._check_body_size)
         self._app.before_request(self._as_text)
+        self._app.register_error_handler(InvocationRefused, lambda _: make_response(
+            jsonify({"message": "Internal server error"}), 500))
         description = json.dumps(yaml.safe_load(OPENAPI.read_text()))
         self._app.add_url_rule("/openapi.json", "openapi", methods=["GET"],
                                view_func=lambda: make_response(description, 200, {"Content-Type": "application/json"}))
@@ -127,6 +140,19 @@ class Gateway(LocalApigwService):
             data.decode("utf-8")
         except UnicodeDecodeError:
             request._cached_data = data.decode("utf-8", errors="replace").encode()
+        return None
+
+    def _invoke_lambda_function(self, lambda_function_name: str, event: dict, tenant_id=None):
+        if len(json.dumps(event).encode()) > MAX_EVENT_BYTES:
+            raise InvocationRefused
+        return super()._invoke_lambda_function(lambda_function_name, event, tenant_id)
+
+    def _check_body_size(self):
+        length = request.content_length
+        if length is None:
+            length = len(request.get_data())
+        if length > MAX_BODY_BYTES:
+            return make_response(jsonify({"message": "Request Too Long"}), 413)
         return None
 
     def _check_api_key(self):

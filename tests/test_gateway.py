@@ -173,3 +173,19 @@ def test_json_arrives_as_text_and_an_image_as_base64_as_binary_media_types_say(r
     assert base64.b64decode(as_jpeg["body"]) == picture("pants-1.jpg")
     assert as_jpeg["headers"]["Content-Type"] == "image/jpeg"
 
+
+
+@pytest.mark.parametrize(("size", "status", "message"), [
+    (gateway.MAX_EVENT_BYTES * 3 // 4 + 1024, 500, "Internal server error"),  # base64 in the event: over 6 MB
+    (gateway.MAX_BODY_BYTES + 1, 413, "Request Too Long"),
+])
+def test_a_body_over_api_gateways_or_lambdas_limits_gets_api_gateways_own_answer(served, size, status, message):
+    """What openapi.yaml documents as API Gateway's own answers; the function never sees the request."""
+    body = picture("pants-1.jpg")
+    body += b"\0" * (size - len(body))
+    answer = requests.post(served.api_url + "/predict", data=body, headers={"Content-Type": "image/jpeg"},
+                           timeout=120)
+    assert (answer.status_code, answer.json()) == (status, {"message": message})
+    small = requests.post(served.api_url + "/predict", data=picture("pants-1.jpg"),
+                          headers={"Content-Type": "image/jpeg"}, timeout=60)
+    assert small.status_code == 200  # and it keeps serving

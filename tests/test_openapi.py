@@ -26,8 +26,13 @@ from tests.sam_template import deployed_resources
 
 DOCUMENT = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 SCHEMAS = DOCUMENT["components"]["schemas"]
-# The statuses docs/contract.md lists for the API (a catalog's NotFound never comes through it).
+# The statuses docs/contract.md lists for the API (a catalog's NotFound never comes through it), and those API
+# Gateway answers itself ("Gateway response types for API Gateway"; "Handling Lambda errors with an API Gateway
+# API": "If the Lambda API rejects the invocation request, API Gateway returns a 500 error code").
 API_STATUSES = {"200", "400", "403", "405", "413", "422", "500", "502", "504"}
+GATEWAY_STATUSES = {"403": "a missing or wrong API key", "413": "a body over 10 MB",
+                    "429": "the stage's throttle or the usage plan", "500": "an invocation Lambda refused",
+                    "502": "a function that failed", "504": "no answer within 29 s"}
 
 
 def error_classes() -> list[type[errors.ClothingError]]:
@@ -49,8 +54,29 @@ def test_every_error_type_the_function_answers_is_in_the_document_and_no_other()
 
 def test_every_status_the_api_answers_is_listed_and_there_is_no_catch_all():
     responses = DOCUMENT["paths"]["/predict"]["post"]["responses"]
-    assert set(responses) == API_STATUSES and "default" not in responses
+    assert set(responses) == API_STATUSES | set(GATEWAY_STATUSES) and "default" not in responses
     assert {str(c.status) for c in error_classes() if c is not errors.NotFound} <= API_STATUSES
+
+
+def test_every_answer_api_gateway_gives_itself_is_documented_with_its_own_body():
+    responses = DOCUMENT["paths"]["/predict"]["post"]["responses"]
+    for status in GATEWAY_STATUSES:
+        schema = responses[status]["content"]["application/json"]["schema"]
+        options = [option["$ref"] for option in schema.get("oneOf", [schema])]
+        assert "#/components/schemas/GatewayMessage" in options, status
+
+
+def test_a_rendering_api_gateway_can_import_is_valid_openapi_3_0_with_the_same_operations():
+    """API Gateway imports OpenAPI 2.0 and 3.0, not 3.1 ("Develop REST APIs using OpenAPI in API Gateway")."""
+    from openapi_spec_validator import OpenAPIV30SpecValidator
+
+    from scripts.api_reference import as_openapi_30
+
+    rendered = as_openapi_30(DOCUMENT)
+    OpenAPIV30SpecValidator(rendered).validate()
+    assert rendered["openapi"] == "3.0.3"
+    assert {route: set(op["responses"]) for route, op in operations(rendered).items()} == \
+        {route: set(op["responses"]) for route, op in operations(DOCUMENT).items()}
 
 
 def test_the_scores_are_the_shipped_models_labels_in_its_order():
