@@ -11,6 +11,7 @@ import threading
 import numpy as np
 from PIL import Image
 
+from clothing.decoding.decode import decode_image
 from clothing.model_input import InputPreparer
 
 try:
@@ -95,3 +96,12 @@ class Classifier:
     def classify(self, picture: Image.Image) -> dict[str, float]:
         """``{label: score}`` in the model's label order, as plain floats."""
         return dict(zip(self.labels, self.scores(self.prepare(picture)).tolist(), strict=True))
+
+    def decode(self, data: bytes, **limits) -> Image.Image:
+        """A picture file decoded as this model takes it: at reduced scale only where its resize allows
+        (``decode_image``'s ``reduce``); ``limits`` are decode_image's."""
+        return decode_image(data, self.input_size, reduce=self.prepare.reduces, **limits)
+
+    def classify_bytes(self, data: bytes, **limits) -> dict[str, float]:
+        """``{label: score}`` for a picture file: decoded, prepared and scored as the function serves it."""
+        return self.classify(self.decode(data, **limits))

@@ -76,6 +76,13 @@ RESIZES = {
 }
 
 
+# The resizes whose answers a picture decoded at reduced scale keeps (decode_image's reduce): an antialiased
+# resize averages every pixel, as JPEG's DCT scaling and Image.reduce do. Nearest picks single pixels and plain
+# bilinear samples four, so those get the picture at full size, as their training pipelines had it
+# (conversion/tests/test_convert_onnx.py compares with the course's homework code on the original files).
+REDUCIBLE_RESIZES = ("antialiased",)
+
+
 def resize(img: Image.Image, size: int, method: str = "antialiased") -> Image.Image:
     """Resize to the model's square input, as the model's settings file says it was in training."""
     return RESIZES[method](img, size)
@@ -97,6 +104,7 @@ class InputPreparer:
         self.size = size
         self._scaling = SCALINGS[scaling]
         self._resize_method = resize_method
+        self.reduces = resize_method in REDUCIBLE_RESIZES  # whether pictures may be decoded at reduced scale
 
     def __call__(self, img: Image.Image) -> np.ndarray:
         pixels = np.array(resize(img, self.size, self._resize_method), dtype=np.float32)[np.newaxis]

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from clothing.classifier import Classifier
-from clothing.decoding.decode import decode_image
 from clothing.errors import ClothingError, ImageTooLarge, UpstreamError, UpstreamTimeout
 from clothing.events import JSON_HEADERS, Request, check_method, error_body, parse_body
 from clothing.settings import LAMBDA_MB_PER_VCPU, Settings, interpreter_threads
@@ -163,9 +162,11 @@ class Service:
         else:
             data = self.fetcher.fetch(request.url, self.fetch_timeout(remaining_seconds))
         fetched = time.perf_counter()
-        picture = decode_image(data, self.classifier.input_size, self.settings.max_image_pixels,
-                               self.settings.max_decode_bytes, self.settings.max_decode_seconds,
-                               deadline, self.cpu_share)
+        settings = self.settings
+        picture = self.classifier.decode(data, max_pixels=settings.max_image_pixels,
+                                         max_decode_bytes=settings.max_decode_bytes,
+                                         max_decode_seconds=settings.max_decode_seconds, deadline=deadline,
+                                         cpu_share=self.cpu_share)
         decoded = time.perf_counter()
         scores = self.classifier.classify(picture)
         done = time.perf_counter()

@@ -18,7 +18,7 @@ import random
 from PIL import Image
 from snapshot_restore_py import register_after_restore, register_before_snapshot
 
-from clothing.decoding.decode import ACCEPTED_FORMATS, decode_image
+from clothing.decoding.decode import ACCEPTED_FORMATS
 from clothing.logs import InvocationFields
 from clothing.service import Service
 
@@ -40,9 +40,8 @@ def prime(service: Service) -> dict[str, dict[str, float]]:
     """Decode one picture of each format and classify it, so that the snapshot holds the loaded decoders and
     the interpreter's packed weights (XNNPACK packs them on the first inference), and the fetcher made. Returns
     the scores."""
-    size = service.classifier.input_size
     service.fetcher  # noqa: B018 - the HTTP client and ssl loaded into the snapshot, not after each restore
-    return {name: service.classifier.classify(decode_image(data, size)) for name, data in sample_pictures().items()}
+    return {name: service.classifier.classify_bytes(data) for name, data in sample_pictures().items()}
 
 
 def renew(service: Service, invocation: InvocationFields) -> None:

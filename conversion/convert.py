@@ -141,7 +141,8 @@ def output_kind(raw: np.ndarray, labels: tuple[str, ...], ends_in_sigmoid: bool)
 
 def scaled_pictures(pictures: list[Path], size: int, resize: str) -> Callable[[str], list[np.ndarray]]:
     """The check pictures as each scaling prepares them, decoded once."""
-    images = [decode_image(picture.read_bytes(), size) for picture in pictures]
+    reduce = InputPreparer(size, resize_method=resize).reduces  # as the function will decode them
+    images = [decode_image(picture.read_bytes(), size, reduce=reduce) for picture in pictures]
     return functools.cache(lambda scaling: [InputPreparer(size, scaling, resize)(image) for image in images])
 
 
@@ -176,7 +177,8 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
 
     reference = answered(raw)
     kept = reference_pictures(pictures, size)
-    kept_inputs = [InputPreparer(size, scaling, resize)(decode_image(data, size)) for data in kept.values()]
+    prepare = InputPreparer(size, scaling, resize)
+    kept_inputs = [prepare(decode_image(data, size, reduce=prepare.reduces)) for data in kept.values()]
     kept_reference = answered(np.concatenate([np.asarray(source.scores(batch), dtype=np.float32)
                                               for batch in kept_inputs]))
     flatbuffer = source.to_tflite(size, add_softmax, float16)

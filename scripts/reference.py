@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from clothing.classifier import Classifier
-from clothing.decoding.decode import decode_image
 from clothing.reference import reference_path, write_reference
 from conversion.convert import check_pictures, reference_pictures
 from conversion.source import ConversionError
@@ -33,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, ConversionError) as error:
         print(f"reference: {args.model}: {error}", file=sys.stderr)
         return 1
-    answers = [dict(zip(classifier.labels, classifier.scores(classifier.prepare(
-        decode_image(picture, classifier.input_size))).tolist(), strict=True)) for picture in kept.values()]
+    answers = [classifier.classify_bytes(picture) for picture in kept.values()]
     write_reference(args.model, kept, answers, "this TF-Lite file as served")
     print(f"{reference_path(args.model)}: {len(kept)} pictures and their answers")
     return 0

@@ -41,12 +41,13 @@ from clothing.model_input import InputPreparer
 from clothing.errors import ClothingError
 def high_water_mb():
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
-prepare = InputPreparer(224)
-prepare(decode_image(open(sys.argv[2], "rb").read(), 224))
+reduce = sys.argv[3] == "reduced"
+prepare = InputPreparer(224, resize_method="antialiased" if reduce else "nearest")
+prepare(decode_image(open(sys.argv[2], "rb").read(), 224, reduce=reduce))
 data = open(sys.argv[1], "rb").read()
 idle, started = high_water_mb(), time.process_time()
 try:
-    prepare(decode_image(data, 224))
+    prepare(decode_image(data, 224, reduce=reduce))
     outcome, message = "decoded", ""
 except ClothingError as error:
     outcome, message = error.error_type, error.message
@@ -55,33 +56,35 @@ print(json.dumps({"outcome": outcome, "message": message, "peak": high_water_mb(
 """
 
 
-def measure(tmp_path, data: bytes, timeout: float = 30) -> dict:
+def measure(tmp_path, data: bytes, timeout: float = 30, reduce: bool = True) -> dict:
     picture = tmp_path / "picture"
     picture.write_bytes(data)
     try:
-        result = subprocess.run([sys.executable, "-c", MEASURE, str(picture), str(IMAGES / "hat-1.jpg")], cwd=ROOT,
+        result = subprocess.run([sys.executable, "-c", MEASURE, str(picture), str(IMAGES / "hat-1.jpg"),
+                                 "reduced" if reduce else "full"], cwd=ROOT,
                                 capture_output=True, text=True, timeout=timeout, check=True)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the decode was still running after {timeout} s")
     return json.loads(result.stdout)
 
 
-def estimate(data: bytes) -> tuple[int, float]:
+def estimate(data: bytes, reduce: bool = True) -> tuple[int, float]:
     """decode_cost's memory and CPU for ``data``, as decode_image computes them."""
     jpeg = check_structure(data)
     img = Image.open(io.BytesIO(data))
-    img.draft("RGB", (224, 224))
-    cost = decode_cost(img, len(data), jpeg)
+    if reduce:
+        img.draft("RGB", (224, 224))
+    cost = decode_cost(img, len(data), jpeg, full_size=not reduce)
     return cost.memory_bytes, cost.cpu_seconds
 
 
-def largest_side(encode, probe: int = 1024) -> int:
+def largest_side(encode, probe: int = 1024, reduce: bool = True) -> int:
     """The largest square side whose picture every default limit accepts, from a probe's cost per pixel.
 
     The probe is encoded the same way at ``probe`` pixels a side; costs grow with the pixels, so the
     picture of the side returned sits just under the tightest of the pixel, memory and CPU budgets.
     """
-    memory, seconds = estimate(encode(probe, probe))
+    memory, seconds = estimate(encode(probe, probe), reduce)
     pixels = min(DEFAULTS.max_image_pixels, DEFAULTS.max_decode_bytes * probe * probe / memory,
                  CPU_SECONDS * probe * probe / seconds)
     return int(math.isqrt(int(pixels)) * 0.97) // 16 * 16
@@ -186,6 +189,25 @@ def test_the_largest_picture_each_decoder_path_accepts_stays_under_the_stated_pe
     assert measured["outcome"] == "decoded", measured
     assert measured["peak"] < PEAK_ABOVE_IDLE_MB, measured
     assert measured["cpu"] < CPU_SECONDS, measured
+
+
+@pytest.mark.parametrize("case", ["jpeg-baseline-cjpeg", "jpeg-progressive-cjpeg", "png-rgba-pillow", "png-p-pillow",
+                                  "png-16-bit-pillow", "webp-lossy-cwebp"])
+def test_the_largest_picture_a_full_size_decode_accepts_stays_under_the_stated_peak_and_cpu_time(workdir, case):
+    """A model whose resize needs every pixel (nearest, bilinear) gets its pictures at full size: the same
+    budgets hold, each path estimated as decode_image does it at full size."""
+    make = AT_BUDGET[case]
+    side = largest_side(lambda width, height: make(workdir, width), reduce=False)
+    data = make(workdir, side)
+    measured = measure(workdir, data, reduce=False)
+    memory, seconds = estimate(data, reduce=False)
+    print(f"{case} full size {side}x{side}: estimated {memory / 2**20:.0f} MiB {seconds:.2f} s, "
+          f"measured +{measured['peak']:.0f} MB {measured['cpu']:.2f} s")
+    assert measured["outcome"] == "decoded", measured
+    assert measured["peak"] < PEAK_ABOVE_IDLE_MB, measured
+    assert measured["cpu"] < CPU_SECONDS, measured
+    refused = measure(workdir, make(workdir, int(side * 1.2) // 16 * 16), reduce=False)
+    assert refused["outcome"] == "ImageTooLarge" and "this model's resize needs every pixel" in refused["message"]
 
 
 @pytest.mark.parametrize(("fmt", "mode"), [("PNG", "RGBA"), ("PNG", "P"), ("WEBP", "RGB"), ("GIF", "P")])

@@ -26,6 +26,14 @@ _STORAGE_BYTES = {"1": 1, "L": 1, "P": 1, **dict.fromkeys(SIXTEEN_BIT_MODES, 2)}
 _PREMULTIPLIED_BY_REDUCE = {"RGBA", "LA"}  # Image.reduce makes a premultiplied copy of these
 
 
+# A picture kept at full size (for a model whose resize needs every pixel, decode_image's reduce=False) is turned
+# to RGB and turned upright at full size: bytes a pixel takes beyond its decoded storage, by mode (RGBA's is its
+# copy, a white background and the composite), and the CPU those copies take.
+_FULL_SIZE_EXTRA_BYTES = {"RGB": 4, "RGBA": 16, "LA": 16, "P": 16, "PA": 16, "I": 14,
+                          **dict.fromkeys(SIXTEEN_BIT_MODES, 14)}  # others: a conversion to RGB and its copy, 8
+NS_PER_FULL_SIZE_PIXEL = 20
+
+
 def _peak_bytes_per_pixel(mode: str) -> int:
     """Bytes a pixel takes at the decode's peak: its own storage and every full-size copy made to shrink it."""
     if mode in CONVERT_BEFORE_REDUCING:
@@ -52,14 +60,21 @@ class DecodeCost(NamedTuple):
     cpu_seconds: float
 
 
-def decode_cost(img: Image.Image, file_bytes: int, jpeg: JpegLayout | None = None) -> DecodeCost:
-    """The peak memory and CPU time of decoding ``img``, opened (and drafted) but not yet loaded."""
+def decode_cost(img: Image.Image, file_bytes: int, jpeg: JpegLayout | None = None,
+                full_size: bool = False) -> DecodeCost:
+    """The peak memory and CPU time of decoding ``img``, opened (and drafted) but not yet loaded; with
+    ``full_size``, kept at full size rather than shrunk."""
     width, height = img.size
     decoder = img.tile[0][0] if img.tile else img.format
     kind = decoder if decoder in NS_PER_PIXEL else img.format
     copies = _DECODER_COPIES.get(decoder, _DECODER_COPIES.get(img.format, 1))
-    memory = width * height * _peak_bytes_per_pixel(img.mode) * copies
-    nanoseconds = width * height * NS_PER_PIXEL.get(kind, 20) + file_bytes * NS_PER_FILE_BYTE.get(kind, 0)
+    if full_size:
+        per_pixel = _STORAGE_BYTES.get(img.mode, 4) * copies + _FULL_SIZE_EXTRA_BYTES.get(img.mode, 8)
+    else:
+        per_pixel = _peak_bytes_per_pixel(img.mode) * copies
+    memory = width * height * per_pixel
+    nanoseconds = width * height * (NS_PER_PIXEL.get(kind, 20) + (NS_PER_FULL_SIZE_PIXEL if full_size else 0)) \
+        + file_bytes * NS_PER_FILE_BYTE.get(kind, 0)
     if jpeg is not None:
         memory += jpeg.coefficient_bytes
         coding = "arithmetic" if jpeg.arithmetic else "progressive" if jpeg.progressive else "sequential"

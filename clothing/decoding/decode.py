@@ -79,7 +79,7 @@ def check_structure(data: bytes) -> JpegLayout | None:
 def decode_image(data: bytes, size: int, max_pixels: int = DEFAULTS.max_image_pixels,
                  max_decode_bytes: int = DEFAULTS.max_decode_bytes,
                  max_decode_seconds: float = DEFAULTS.max_decode_seconds,
-                 deadline: float | None = None, cpu_share: float = 1.0) -> Image.Image:
+                 deadline: float | None = None, cpu_share: float = 1.0, reduce: bool = True) -> Image.Image:
     """Decode image bytes into an upright RGB picture at least ``size`` pixels a side.
 
     Every limit is checked before any pixel is decoded: the file's structure
@@ -90,7 +90,10 @@ def decode_image(data: bytes, size: int, max_pixels: int = DEFAULTS.max_image_pi
     stopped at the next read of its file. JPEGs are
     scaled down by the decoder itself (``draft``), so a 12-megapixel photo
     costs an eighth of its pixels; other formats are shrunk right after
-    decoding, before any conversion copies them.
+    decoding, before any conversion copies them. With ``reduce=False``
+    neither happens: the picture keeps every pixel, for a model whose resize
+    picks or samples single pixels (``model_input.REDUCIBLE_RESIZES``), and
+    one too costly at full size is refused as too large for such a model.
     """
     jpeg = check_structure(data)
     seconds = max_decode_seconds if deadline is None else min(max_decode_seconds,
@@ -110,16 +113,21 @@ def decode_image(data: bytes, size: int, max_pixels: int = DEFAULTS.max_image_pi
     if width * height > max_pixels:
         raise ImageTooLarge(f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}")
     try:
-        img.draft("RGB", (size, size))
-        cost = decode_cost(img, len(data), jpeg)
+        if reduce:
+            img.draft("RGB", (size, size))
+        cost = decode_cost(img, len(data), jpeg, full_size=not reduce)
+        decoding = f"decoding this {width}x{height} {img.format} image{'' if reduce else ' at full size'}"
         if cost.memory_bytes > max_decode_bytes:
-            raise ImageTooLarge(f"decoding this {width}x{height} {img.format} image would take "
-                                f"{cost.memory_bytes // 2**20} MiB; the limit is {max_decode_bytes // 2**20} MiB")
+            raise ImageTooLarge(f"{decoding} would take {cost.memory_bytes // 2**20} MiB; the limit is "
+                                f"{max_decode_bytes // 2**20} MiB{_for_this_model(reduce)}")
         if cost.cpu_seconds > seconds:
-            raise ImageTooLarge(f"decoding this {width}x{height} {img.format} image would take about "
-                                f"{cost.cpu_seconds:.1f} s of CPU; {_budget_name(seconds, max_decode_seconds)}")
+            raise ImageTooLarge(f"{decoding} would take about {cost.cpu_seconds:.1f} s of CPU; "
+                                f"{_budget_name(seconds, max_decode_seconds)}{_for_this_model(reduce)}")
         if jpeg is not None and jpeg.arithmetic:
             img.decodermaxblock = len(data)  # libjpeg's arithmetic decoder cannot wait for more input
+        if not reduce:
+            img.load()
+            return ImageOps.exif_transpose(_to_rgb(img), in_place=False)
         img = ImageOps.exif_transpose(_shrink(img, size), in_place=False)
         return _to_rgb(img)
     except _DecodeStopped:
@@ -127,6 +135,10 @@ def decode_image(data: bytes, size: int, max_pixels: int = DEFAULTS.max_image_pi
                             "ran out of time") from None
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
         raise NotAnImage("the image data is damaged or truncated") from None
+
+
+def _for_this_model(reduce: bool) -> str:
+    return "" if reduce else " (this model's resize needs every pixel: send a smaller picture)"
 
 
 def _budget_name(seconds: float, max_decode_seconds: float) -> str:

@@ -164,6 +164,60 @@ def test_the_homework_model_with_external_data_answers_both_labels_as_its_logit_
     assert 0.1 < (straight > 0.5).mean() < 0.9  # both answers occur
 
 
+HOMEWORK_SIDES = (200, 400, 533, 800, 1600)  # the picture's longer side: below, at and past twice the input
+
+
+def homework_pictures(folder) -> list[Path]:
+    """Clothing photos as JPEG files of several sizes, encoded by libjpeg-turbo's cjpeg where it is installed
+    (another encoder than the function's Pillow), by Pillow otherwise."""
+    import shutil
+    import subprocess
+
+    from PIL import Image
+
+    made = []
+    for n, (picture, side) in enumerate(zip(PICTURES, HOMEWORK_SIDES * 2, strict=False)):
+        img = Image.open(picture).convert("RGB")
+        img = img.resize((side * img.width // max(img.size), side * img.height // max(img.size)), Image.LANCZOS)
+        path = folder / f"{n}-{side}.jpg"
+        if shutil.which("cjpeg"):
+            img.save(folder / "source.ppm")
+            path.write_bytes(subprocess.run(["cjpeg", "-quality", "90", str(folder / "source.ppm")],
+                                            capture_output=True, check=True).stdout)
+        else:
+            img.save(path, quality=90)
+        made.append(path)
+    return made
+
+
+def homework_answers(path, pictures: list[Path]) -> np.ndarray:
+    """The course's 2025 homework code on each original file: PIL opens it, converts to RGB, resizes it to 200
+    with NEAREST, scales it by ImageNet's mean and deviation, and ONNX Runtime answers; a sigmoid of the logit."""
+    from PIL import Image
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    logits = []
+    for picture in pictures:
+        img = Image.open(picture).convert("RGB").resize((200, 200), Image.NEAREST)
+        x = ((np.array(img, dtype=np.float32) / 255 - mean) / std).astype(np.float32)
+        logits.append(session.run(None, {"input": x.transpose(2, 0, 1)[None]})[0][0, 0])
+    return 1 / (1 + np.exp(-np.array(logits)))
+
+
+def test_the_homework_model_answers_as_the_homeworks_own_code_on_the_original_files(tmp_path):
+    """A nearest resize picks single pixels, so a picture decoded at reduced scale (JPEG's draft) answers
+    otherwise: the function decodes such a model's pictures at full size, as the homework's PIL does."""
+    path = homework_model(tmp_path)
+    out = tmp_path / "hair.tflite"
+    result = run_convert(path, "--out", out, "--labels", "curly,straight", "--scaling", "torch", "--resize", "nearest")
+    assert result.returncode == 0, result.stderr
+    pictures = homework_pictures(tmp_path)
+    got = served_scores(out, ("curly", "straight"), pictures)[:, 1]
+    expected = homework_answers(path, pictures)
+    assert np.abs(got - expected).max() <= 0.002, np.abs(got - expected).round(4).tolist()
+
+
 def test_the_reference_answers_beside_the_model_are_the_frameworks_and_the_served_model_meets_them(tmp_path):
     """What a deploy's pre-traffic check compares with (clothing.reference): ONNX Runtime's own answers."""
     path = homework_model(tmp_path)
