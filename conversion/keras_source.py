@@ -16,6 +16,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from conversion.saved_model_ops import check_saved_model  # noqa: E402
 from conversion.source import ConversionError, OwnScaling, Source, first_line, shape_text, short  # noqa: E402
 
 PREPROCESSING = (keras.layers.Rescaling, keras.layers.Normalization)
@@ -126,6 +127,7 @@ def load(path: Path):
 def _load_saved_model(path: Path):
     if not (path / "saved_model.pb").exists():
         raise ConversionError(f"{path}: a folder, but not a SavedModel (no saved_model.pb)")
+    check_saved_model(path)  # read as data: loading runs its initializers, and the check its serving function
     signature = tf.saved_model.load(str(path)).signatures.get("serving_default")
     if signature is None:
         raise ConversionError(f"{path}: the SavedModel has no serving_default signature")

@@ -57,11 +57,28 @@ def read_structure(path: Path) -> onnx.ModelProto:
     return model
 
 
+def all_tensors(graph: onnx.GraphProto):
+    """Every tensor a graph holds: its initializers (sparse ones' values and indices too), and the tensors of its
+    nodes' attributes (a Constant's value), in its subgraphs as well, as onnx.load reads external data for."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("sparse_tensor"):
+                yield from (attribute.sparse_tensor.values, attribute.sparse_tensor.indices)
+            for subgraph in [*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs]:
+                yield from all_tensors(subgraph)
+
+
 def external_data(model: onnx.ModelProto, path: Path) -> dict[str, int]:
     """The files beside ``path`` that hold the model's weights, with their sizes; ConversionError if one is
-    missing, cut short, or outside the model's folder."""
+    missing, cut short, outside the model's folder, or a link out of it."""
     needed: dict[str, int] = {}
-    for tensor in model.graph.initializer:
+    for tensor in all_tensors(model.graph):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
         info = {entry.key: entry.value for entry in tensor.external_data}
@@ -72,8 +89,12 @@ def external_data(model: onnx.ModelProto, path: Path) -> dict[str, int]:
         size = int(np.prod(tensor.dims, dtype=np.int64)) * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
         end = int(info.get("offset", 0)) + int(info.get("length", size))
         needed[str(location)] = max(needed.get(str(location), 0), end)
+    folder = path.parent.resolve()
     for name, end in needed.items():
         file = path.parent / name
+        if not file.resolve().is_relative_to(folder):
+            raise ConversionError(f"{path}: its weights file {name} is a link out of the model's folder; copy the "
+                                  "file itself beside the model")
         if not file.is_file():
             raise ConversionError(f"{path}: its weights are in {name} beside it, which is missing: copy {name} into "
                                   f"{path.parent} with the .onnx file")

@@ -7,6 +7,9 @@ export of the same network converts without torch (``onnx_source``).
 """
 
 import functools
+import io
+import json
+import re
 import zipfile
 from pathlib import Path
 from typing import NoReturn
@@ -30,14 +33,84 @@ def open_model(path: Path) -> Source:
     return open_pt2(path) if path.suffix.lower() == ".pt2" else refuse_state_dict(path)
 
 
+# What torch.export.save writes, under the archive's one top folder: the program as JSON, its tensors as raw
+# bytes with JSON configs, and its example inputs (torch.save's format, read with weights_only). torch.export.load
+# would unpickle a weight or constant the config marks use_pickle, a custom or opaque object, and example inputs
+# that the safe load refuses (torch/export/pt2_archive/_package.py, torch/_export/serde/serialize.py).
+_ARCHIVE_MEMBERS = re.compile(r"""(archive_format|archive_version|byteorder|\.data/version|\.data/serialization_id
+    |models/[\w.-]+\.json|extra/[\w.-]+\.json
+    |data/weights/[\w.-]+_weights_config\.json|data/weights/weight_\d+
+    |data/constants/[\w.-]+_constants_config\.json|data/constants/tensor_\d+
+    |data/sample_inputs/[\w.-]+\.pt)""", re.VERBOSE)
+# Where an exported graph's operations may come from: PyTorch's own tensor operations, and Python's operator
+# module for indexing an output. Others (a library's or the file's author's registered operations) are code.
+_OPERATION_NAMESPACES = ("aten", "prims")
+_FILE_OPERATIONS = ("from_file", "save", "load")
+
+
+def check_archive(path: Path) -> None:
+    """Reads the archive as data before torch loads any of it: ConversionError, naming what was found, for a
+    member torch would unpickle or does not write."""
+    with zipfile.ZipFile(path) as archive:
+        names = [name for name in archive.namelist() if not name.endswith("/")]
+        roots = {name.split("/", 1)[0] for name in names}
+        if len(roots) != 1:
+            raise ConversionError(f"{path}: not a network torch.export.save wrote (not one top folder)")
+        for name in names:
+            inside = name.split("/", 1)[1] if "/" in name else ""
+            if not _ARCHIVE_MEMBERS.fullmatch(inside):
+                raise ConversionError(f"{path}: holds {name}, which torch.export.save does not write as data; "
+                                      f"refused unread")
+        for name in names:
+            if name.endswith(("_weights_config.json", "_constants_config.json")):
+                _check_payload_config(path, name, archive.read(name))
+        for name in names:
+            if "/data/sample_inputs/" in name:
+                try:
+                    torch.load(io.BytesIO(archive.read(name)), weights_only=True)
+                except Exception:  # torch would fall back to an unpickling that runs code
+                    raise ConversionError(f"{path}: its example inputs ({name}) are a pickle that only an unsafe "
+                                          "load reads; refused unread") from None
+
+
+def _check_payload_config(path: Path, name: str, text: bytes) -> None:
+    try:
+        entries = json.loads(text)["config"]
+    except (ValueError, KeyError, TypeError):
+        raise ConversionError(f"{path}: {name} is not the JSON torch.export.save writes") from None
+    for key, entry in entries.items():
+        kept = entry.get("path_name", "") if isinstance(entry, dict) else ""
+        if not isinstance(entry, dict) or entry.get("use_pickle") is not False or \
+                not kept.startswith(("weight_", "tensor_")):
+            raise ConversionError(f"{path}: {key!r} in {name} is stored as a pickled object, which loading would "
+                                  "run; refused unread")
+
+
+def check_graph(path: Path, program) -> None:
+    """Every operation the exported graph calls is PyTorch's own, and none reads or writes a file."""
+    for node in program.graph.nodes:
+        if node.op != "call_function":
+            continue
+        namespace = getattr(node.target, "namespace", None)
+        name = getattr(node.target, "__name__", str(node.target))
+        if node.target.__module__ == "_operator" and name == "getitem":
+            continue
+        if namespace not in _OPERATION_NAMESPACES or any(word in name for word in _FILE_OPERATIONS):
+            raise ConversionError(f"{path}: the network calls {namespace or node.target.__module__}.{name}, "
+                                  "which is not one of PyTorch's tensor operations; refused before it runs")
+
+
 def load_program(path: Path):
-    """The exported program in ``path``; ConversionError for what torch.export.save did not write."""
+    """The exported program in ``path``; ConversionError for what torch.export.save did not write, and for
+    what would run code when loaded (``check_archive``) or when run (``check_graph``)."""
     if not zipfile.is_zipfile(path):  # before torch, which logs a traceback for what is not its archive
         raise ConversionError(f"{path}: not a network torch.export.save wrote (not a .pt2 archive)")
+    check_archive(path)
     try:
         program = torch.export.load(path)
     except Exception as error:  # an archive of another kind
         raise ConversionError(f"{path}: not a network torch.export.save wrote ({first_line(error)})") from None
+    check_graph(path, program)
     args, kwargs = program.example_inputs or ((), {})
     if len(args) != 1 or kwargs:
         raise ConversionError(f"{path}: the network takes {len(args) + len(kwargs)} inputs; one image is needed")

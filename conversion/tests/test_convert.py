@@ -219,11 +219,12 @@ def wide_input(path):
     keras.Model(image, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(image))).save(path)
 
 
-def string_ops(folder):
+def colour_ops(folder):
+    """A SavedModel whose graph uses an image operation TF-Lite has no built-in for."""
     class Module(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32)])
         def serve(self, images):
-            return {"scores": tf.strings.to_number(tf.strings.as_string(tf.reduce_mean(images, axis=[1, 2])))}
+            return {"scores": tf.reduce_mean(tf.image.rgb_to_hsv(images), axis=[1, 2])}
 
     module = Module()
     tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
@@ -243,7 +244,7 @@ def string_ops(folder):
     ("binary", "binary1.keras", ["--labels", "curly"], "but one label was given"),
     (regressor, "price.keras", ["--labels", "cheap,dear"], "not a binary classifier's logit"),
     (newer_keras_file, "future.keras", [], "saved by Keras 9.1.0, newer than this converter's Keras"),
-    (string_ops, "strings", ["--labels", "a,b,c"], "not TF-Lite built-ins: AsString, StringToNumber"),
+    (colour_ops, "colours", ["--labels", "a,b,c"], "not TF-Lite built-ins: RGBToHSV"),
 ])
 def test_what_cannot_be_served_is_refused_in_one_line_and_nothing_is_replaced(tmp_path, make, name, arguments,
                                                                               message):
@@ -270,6 +271,64 @@ def test_what_cannot_be_served_is_refused_in_one_line_and_nothing_is_replaced(tm
     assert out.read_bytes() == b"the model served until now"
     assert (tmp_path / "clothing_model.json").read_text() == "{}"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".convert")) == []
+
+
+def file_reading_saved_model(folder, marker):
+    """A serving function that copies a file of the machine's beside the marker."""
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, 32, 32, 3], tf.float32)])
+        def serve(self, images):
+            tf.io.write_file(str(marker), tf.io.read_file(str(PICTURES[0])))
+            return {"scores": tf.reduce_mean(images, axis=[1, 2])}
+
+    module = Module()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+
+
+def file_writing_initializer(folder, marker):
+    """A resource whose initializer, which tf.saved_model.load runs, writes the marker."""
+    class Marker(tf.saved_model.experimental.TrackableResource):
+        def _create_resource(self):
+            return tf.raw_ops.VarHandleOp(dtype=tf.float32, shape=[], shared_name="marker")
+
+        def _initialize(self):
+            tf.io.write_file(str(marker), "ran")
+            return tf.raw_ops.AssignVariableOp(resource=self.resource_handle, value=1.0)
+
+    class Module(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.marker = Marker()
+
+        @tf.function(input_signature=[tf.TensorSpec([1, 32, 32, 3], tf.float32)])
+        def serve(self, images):
+            return {"scores": tf.reduce_mean(images, axis=[1, 2])}
+
+    module = Module()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+
+
+@pytest.mark.parametrize(("make", "operation"), [(file_reading_saved_model, "ReadFile"),
+                                                  (file_writing_initializer, "WriteFile")])
+def test_a_saved_model_whose_graphs_touch_files_is_refused_before_tensorflow_loads_it(tmp_path, make, operation):
+    """Read from saved_model.pb as data: neither make inspect nor make convert runs any of it."""
+    folder, marker, out = tmp_path / "hostile", tmp_path / "marker", tmp_path / "out" / "model.tflite"
+    make(folder, marker)
+    for module, arguments in (("conversion.inspect_model", []), ("conversion.convert", ["--out", out])):
+        result = run_convert(folder, *arguments, module=module)
+        last = result.stderr.strip().splitlines()[-1]  # after TensorFlow's own start-up lines, if any
+        assert result.returncode == 1 and f"holds the operation {operation}" in last, result.stderr
+        assert last.startswith(("convert: ", "inspect: ")) and "Traceback" not in result.stderr
+    assert not marker.exists() and not out.parent.exists()
+
+
+def test_the_hostile_saved_models_do_run_code_when_tensorflow_loads_and_calls_them(tmp_path):
+    """What the refusal above prevents: plain TensorFlow writes both markers."""
+    for make in (file_reading_saved_model, file_writing_initializer):
+        folder, marker = tmp_path / make.__name__, tmp_path / f"{make.__name__}.marker"
+        make(folder, marker)
+        tf.saved_model.load(str(folder)).signatures["serving_default"](tf.zeros([1, 32, 32, 3]))
+        assert marker.exists(), make.__name__
 
 
 def test_the_agreement_check_refuses_another_answer_or_distant_scores():

@@ -8,9 +8,11 @@ its answers are compared with ONNX Runtime's or PyTorch's.
 """
 
 import base64
+import io
 import json
 import re
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -399,3 +401,87 @@ def test_inspect_tells_a_sigmoid_a_softmax_and_a_pt2(tmp_path):
     assert pt2["format"] == f"PyTorch exported program (.pt2), read by torch {torch.__version__}"
     assert pt2["input"] == "images, float32, (1, 3, 96, 96): channels first, 96x96 pictures"
     assert pt2["output"].endswith("(1, 10): 10 logits (the graph ends in linear)")
+
+
+class Payload:
+    """What an attacker pickles: loading it writes the marker file."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('ran')",)
+
+
+def pickled(payload) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def hostile_pt2(folder: Path, where: str) -> tuple[Path, Path]:
+    """A harmless torch.export.save archive rewritten as an attacker would: a weight marked use_pickle, or example
+    inputs that only torch's unsafe fallback loads. Plain torch.export.load runs either."""
+    harmless = save_pt2(Unseen(), 32, folder / "harmless.pt2")
+    marker, path = folder / f"ran-{where}", folder / f"{where}.pt2"
+
+    def changed(name: str, data: bytes) -> bytes:
+        if where == "weight" and name.endswith("_weights_config.json"):
+            config = json.loads(data)
+            next(iter(config["config"].values()))["use_pickle"] = True
+            return json.dumps(config).encode()
+        if where == "weight" and name.endswith("data/weights/weight_0"):
+            return pickled(Payload(marker))
+        if where == "inputs" and "/data/sample_inputs/" in name:
+            return pickled(Payload(marker))
+        return data
+
+    with zipfile.ZipFile(harmless) as source, zipfile.ZipFile(path, "w") as rewritten:
+        for info in source.infolist():
+            rewritten.writestr(info, changed(info.filename, source.read(info.filename)))
+    return path, marker
+
+
+@pytest.mark.parametrize(("where", "said"), [("weight", "is stored as a pickled object"),
+                                              ("inputs", "example inputs")])
+def test_a_pt2_that_would_run_code_is_refused_unread_by_inspect_and_convert(tmp_path, where, said):
+    path, marker = hostile_pt2(tmp_path, where)
+    out = tmp_path / "out.tflite"
+    for module, arguments in (("conversion.inspect_model", []), ("conversion.convert", ["--out", out])):
+        result = run_convert(path, *arguments, python=sys.executable, module=module)
+        assert result.returncode != 0 and said in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not marker.exists()  # no code of the file ran
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["harmless.pt2", path.name])  # nothing written
+
+
+def onnx_with_outside_constant(folder: Path) -> Path:
+    """An ONNX graph whose Constant node keeps its tensor in a file outside the model's folder."""
+    value = helper.make_tensor("c", TensorProto.FLOAT, [1], [0.0])
+    value.data_location = TensorProto.EXTERNAL
+    value.ClearField("float_data")
+    for key, entry in (("location", "../secret.bin"), ("offset", "0"), ("length", "4")):
+        value.external_data.add(key=key, value=entry)
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["c"], value=value), helper.make_node("Add", ["image", "c"], ["scores"])],
+        "outside", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 3, 8, 8])])
+    folder.mkdir()
+    path = folder / "outside.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_external_data_of_a_constant_node_or_through_a_link_out_of_the_folder_is_refused(tmp_path):
+    constant = onnx_with_outside_constant(tmp_path / "constant")
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 4)
+    linked_folder = tmp_path / "linked"
+    linked_folder.mkdir()
+    linked = homework_model(linked_folder)
+    data = linked_folder / "hair_classifier_v1.onnx.data"
+    data.rename(tmp_path / "elsewhere.data")
+    data.symlink_to(tmp_path / "elsewhere.data")
+    for path, said in ((constant, "'../secret.bin' as its file"), (linked, "is a link out of the model's folder")):
+        result = run_convert(path, module="conversion.inspect_model")
+        assert result.returncode != 0 and said in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
