@@ -31,6 +31,8 @@ from clothing.service import Service
 from clothing.settings import Settings
 
 MAX_ITEMS = 100  # the template's largest batch; each result is about 400 bytes of a child's 256 KB output
+MAX_KEY_BYTES = 1024  # S3's longest key, in UTF-8 (S3 User Guide, "Naming Amazon S3 objects")
+ECHOED_CHARACTERS = 64  # of a key too long to be one, echoed in its result
 MISSING = {"NoSuchKey", "404", "NotFound"}
 DENIED = {"AccessDenied", "403", "AllAccessDisabled"}
 TIMEOUT_STEP = 0.5  # seconds: a client is made for each half second a read may take, as the deadline nears
@@ -66,6 +68,10 @@ class CatalogBucket:
         missing or too large, or for a read that does not end in time."""
         if not isinstance(key, str) or not key:
             raise BadRequest('each item must be an object with a "Key" string')
+        if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+            raise NotFound(f"the key is over S3's {MAX_KEY_BYTES} bytes: no catalog holds it")
+        if any(segment in (".", "..") for segment in key.split("/")):
+            raise NotFound("the key has a . or .. segment: no catalog lists one")
         if not key.startswith(self.prefix):
             raise UrlRefused(f"the key is outside the catalog's input prefix {self.prefix!r}")
         client = self.client(seconds / 2)  # two attempts at most: the answer's headers come within ``seconds``
@@ -107,6 +113,13 @@ class CatalogBucket:
 _bucket: CatalogBucket | None = None
 
 
+def echoed(key: object) -> object:
+    """The key as its result names it: a key too long to be one is cut short, so a result stays small."""
+    if isinstance(key, str) and len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        return key[:ECHOED_CHARACTERS] + "..."
+    return key
+
+
 def classify_batch(event: dict, service: Service, remaining_seconds: Callable[[], float | None]) -> dict:
     """``{"results": [{"input": key, "scores"|"error": ...}, ...]}``, one result per item, in order.
 
@@ -132,6 +145,6 @@ def classify_batch(event: dict, service: Service, remaining_seconds: Callable[[]
             return Request(image=_bucket.read(key, service.fetch_timeout(left)))
 
         answer = service.answer(parse, left, route="catalog")
-        results.append({"input": key, **answer.outcome()})
+        results.append({"input": echoed(key), **answer.outcome()})
     return {"results": results}
 

@@ -12,7 +12,11 @@ path a line, or a CSV or JSON Lines manifest whose ``url``, ``key`` or
 manifest's folder. Each answer is one JSON line in OUT, ``{"input": ...,
 "scores": {...}}`` or ``{"input": ..., "error": {...}}`` with the error object
 the function answers, written whole and flushed, so a rerun skips what OUT
-already holds and a line cut short by a crash is dropped first.
+already holds and a line cut short by a crash is dropped first. Every input
+gets its line: a file that cannot be read (missing, unreadable, a link to
+nothing, a FIFO or a device, which are never opened) is an ``UnreadableFile``,
+a manifest row with no picture in it an ``UnreadableRow``. Names are printed
+with their control characters escaped.
 
 Each worker process builds its own ``clothing.service.Service``, with one
 interpreter thread: the same model, limits and address policy as the
@@ -30,10 +34,13 @@ import logging
 import multiprocessing
 import os
 import signal
+import stat
 import sys
 import tempfile
 import time
+import unicodedata
 from pathlib import Path
+from typing import NamedTuple
 
 from tqdm import tqdm
 
@@ -52,49 +59,124 @@ class CatalogError(Exception):
     """A mistake in the command's input: said in one line."""
 
 
-def is_picture(path: Path) -> bool:
+class Item(NamedTuple):
+    """One input: what its output line calls it, and where to read it (a URL or a file path), or why it cannot
+    be read (``unreadable``: an error object, written as its line without reading anything)."""
+
+    name: str
+    where: str = ""
+    unreadable: dict | None = None
+
+
+def unreadable(kind: str, message: str) -> dict:
+    return {"type": kind, "message": message, "status": 400}
+
+
+def printable(name: str) -> str:
+    """A name as the terminal may show it: control characters (newlines, escape sequences) escaped."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cf") else c for c in name)
+
+
+def open_regular(path: str) -> int:
+    """A file descriptor of ``path``, which must be a regular file: a FIFO is not waited on, a device not read."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise IsADirectoryError(0, "not a regular file (a folder, a FIFO, a device or a socket)")
+    return descriptor
+
+
+def is_picture(prefix: bytes, path: Path) -> bool:
     """Whether Pillow's own identification (each accepted format's signature test) takes the file's first bytes,
     whatever its name; or, failing that, whether its name says it is a picture (it then gets its error line)."""
     from PIL import Image  # noqa: PLC0415 - only a folder needs it
 
     from clothing.decoding.decode import load_decoder  # noqa: PLC0415
 
-    try:
-        with open(path, "rb") as file:
-            prefix = file.read(SIGNATURE_BYTES)
-    except OSError:
-        prefix = b""  # unreadable: its name decides, and a picture's gets an UnreadableFile line
     return any(Image.OPEN[fmt][1](prefix) for fmt in load_decoder(prefix)) or path.suffix.lower() in PICTURE_SUFFIXES
 
 
-def folder_inputs(folder: Path) -> tuple[list[tuple[str, str]], list[str]]:
-    """The folder's pictures, as ``inputs`` gives them, and the other files, which are skipped."""
+def folder_inputs(folder: Path) -> tuple[list[Item], list[str]]:
+    """The folder's pictures and the entries that cannot be read, as ``inputs`` gives them, and the files that
+    are not pictures, which are skipped: every entry but its folders is one or the other."""
     pictures, others = [], []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        (pictures.append((str(path), str(path))) if is_picture(path) else others.append(str(path)))
+    for path in sorted(folder.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        name = str(path)
+        try:
+            descriptor = open_regular(name)
+        except IsADirectoryError as error:
+            if path.is_dir():  # a link to a folder, which is not followed
+                others.append(name)
+            else:
+                pictures.append(Item(name, unreadable=unreadable("UnreadableFile", error.strerror)))
+            continue
+        except OSError as error:  # missing, forbidden, a link to nothing or to itself
+            pictures.append(Item(name, unreadable=unreadable("UnreadableFile", error.strerror or str(error))))
+            continue
+        with os.fdopen(descriptor, "rb") as file:
+            prefix = file.read(SIGNATURE_BYTES)
+        (pictures.append(Item(name, name)) if is_picture(prefix, path) else others.append(name))
     return pictures, others
 
 
-def inputs(source: Path, column: str | None = None) -> tuple[list[tuple[str, str]], list[str]]:
-    """(what the output line calls it, where to read it: a URL or a file path) for each picture, and the files of
-    a folder that are not pictures."""
+def manifest_rows(source: Path) -> list[object]:
+    """Each row of a CSV or JSON Lines manifest, or the reason it cannot be read (a string)."""
+    rows: list[object] = []
+    with open(source, newline="") as file:
+        if source.suffix.lower() == ".csv":
+            reader = csv.DictReader(file)
+            while True:
+                try:
+                    rows.append(next(reader))
+                except StopIteration:
+                    break
+                except csv.Error as error:
+                    rows.append(f"not a CSV row ({error})")
+        else:
+            for line in file:
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except (ValueError, RecursionError):
+                        rows.append("not a JSON value, or one nested too deep")
+    return rows
+
+
+def manifest_inputs(source: Path, column: str | None) -> list[Item]:
+    rows = manifest_rows(source)
+    objects = [row for row in rows if isinstance(row, dict)]
+    name = column or next((c for c in COLUMNS if objects and c in objects[0]), None)
+    if name is None or not any(name in row for row in objects):
+        raise CatalogError(f"{source}: every row needs a {column or ' or '.join(COLUMNS)} column")
+    items = []
+    for number, row in enumerate(rows, 1):
+        label = f"{source.name} row {number}"
+        if isinstance(row, str):
+            items.append(Item(label, unreadable=unreadable("UnreadableRow", row)))
+        elif not isinstance(row, dict) or not isinstance(row.get(name), str | int) or not str(row[name]).strip():
+            items.append(Item(label, unreadable=unreadable("UnreadableRow", f"not an object with a {name}")))
+        else:
+            items.append(Item(str(row[name])))
+    return items
+
+
+def inputs(source: Path, column: str | None = None) -> tuple[list[Item], list[str]]:
+    """Each input (what the output line calls it, where to read it: a URL or a file path, or why it cannot be
+    read), and the files of a folder that are not pictures."""
     if source.is_dir():
         return folder_inputs(source)
     if not source.is_file():
-        raise CatalogError(f"{source}: no such folder or file")
-    base = source.parent
+        raise CatalogError(f"{printable(str(source))}: no such folder or file")
     if source.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
-        with open(source, newline="") as file:
-            rows = list(csv.DictReader(file)) if source.suffix.lower() == ".csv" else \
-                [json.loads(line) for line in file if line.strip()]
-        name = column or next((c for c in COLUMNS if rows and c in rows[0]), None)
-        if not rows or name is None or any(name not in row for row in rows):
-            raise CatalogError(f"{source}: every row needs a {column or ' or '.join(COLUMNS)} column")
-        names = [str(row[name]) for row in rows]
+        items = manifest_inputs(source, column)
     else:
-        names = [line.strip() for line in source.read_text().splitlines()
+        items = [Item(line.strip()) for line in source.read_text().splitlines()
                  if line.strip() and not line.startswith("#")]
-    return [(name, name if "://" in name else str(base / name)) for name in names], []
+    base = source.parent
+    return [item if item.unreadable else item._replace(where=item.name if "://" in item.name else
+                                                       str(base / item.name)) for item in items], []
 
 
 def done_inputs(out: Path) -> set[str]:
@@ -143,59 +225,69 @@ def _start_worker() -> None:
         _service = Service(Settings.from_environment(), logger)
 
 
-def classify(item: tuple[str, str]) -> tuple[str, dict, float]:
+def classify(item: Item) -> tuple[str, dict, float]:
     """One picture's output line, and how long it took."""
     from clothing.errors import ImageTooLarge  # noqa: PLC0415
     from clothing.events import Request  # noqa: PLC0415
 
-    name, where = item
     limit = _service.settings.max_image_bytes
+    started = time.perf_counter()
+    if "://" in item.where:
+        request = Request(url=item.where)
+    else:
+        try:
+            with os.fdopen(open_regular(item.where), "rb") as file:
+                request = Request(image=file.read(limit + 1))
+        except (OSError, ValueError) as error:  # gone, forbidden, not a file; a name with a NUL in it
+            message = getattr(error, "strerror", None) or str(error)
+            return item.name, {"error": unreadable("UnreadableFile", message)}, time.perf_counter() - started
 
     def parse() -> Request:
-        if "://" in where:
-            return Request(url=where)
-        with open(where, "rb") as file:
-            data = file.read(limit + 1)
-        if len(data) > limit:
+        if request.image is not None and len(request.image) > limit:
             raise ImageTooLarge(f"the file is over the limit of {limit} bytes")
-        return Request(image=data)
+        return request
 
-    started = time.perf_counter()
-    try:
-        body = _service.answer(parse).outcome()
-    except OSError as error:  # the file went away or cannot be read
-        body = {"error": {"type": "UnreadableFile", "message": error.strerror or str(error), "status": 400}}
-    return name, body, time.perf_counter() - started
+    return item.name, _service.answer(parse, route="catalog").outcome(), time.perf_counter() - started
 
 
 def run(source: Path, out: Path, workers: int, column: str | None = None) -> dict:
     """Classify what ``source`` names into ``out``; returns the summary."""
     todo_all, not_pictures = inputs(source, column)
     done = done_inputs(out)
-    todo = [item for item in todo_all if item[0] not in done]
+    todo = [item for item in todo_all if item.name not in done]
     classes, errors, times = collections.Counter(), collections.Counter(), []
     started = time.monotonic()
     context = multiprocessing.get_context("spawn")  # a fresh interpreter each: no state of this process
     with open(out, "a") as file, tqdm(total=len(todo), unit="picture", file=sys.stderr) as bar, \
             concurrent.futures.ProcessPoolExecutor(workers, context, initializer=_start_worker) as pool:
         pending, items = set(), iter(todo)
+
+        def write(name: str, body: dict, seconds: float) -> None:
+            file.write(json.dumps({"input": name, **body}) + "\n")
+            file.flush()
+            if "scores" in body:
+                classes[max(body["scores"], key=body["scores"].get)] += 1
+            else:
+                errors[body["error"]["type"]] += 1
+            times.append((seconds, name))
+            bar.update()
+
         try:
+            exhausted = False
             while True:
-                while len(pending) < 4 * workers and (item := next(items, None)) is not None:
-                    pending.add(pool.submit(classify, item))
+                while not exhausted and len(pending) < 4 * workers:
+                    item = next(items, None)
+                    if item is None:
+                        exhausted = True
+                    elif item.unreadable:  # its line needs no worker
+                        write(item.name, {"error": item.unreadable}, 0.0)
+                    else:
+                        pending.add(pool.submit(classify, item))
                 if not pending:
                     break
                 finished, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in finished:
-                    name, body, seconds = future.result()
-                    file.write(json.dumps({"input": name, **body}) + "\n")
-                    file.flush()
-                    if "scores" in body:
-                        classes[max(body["scores"], key=body["scores"].get)] += 1
-                    else:
-                        errors[body["error"]["type"]] += 1
-                    times.append((seconds, name))
-                    bar.update()
+                    write(*future.result())
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -216,7 +308,7 @@ def report(summary: dict) -> str:
              else f"{summary['inputs']} inputs: {counts}"]
     lines[0] += f", in {summary['seconds']:.1f} s ({summary['per_second']:.1f} pictures a second)"
     if not_pictures:
-        named = ", ".join(not_pictures[:NAMED_SKIPS])
+        named = ", ".join(map(printable, not_pictures[:NAMED_SKIPS]))
         more = f" and {len(not_pictures) - NAMED_SKIPS} more" if len(not_pictures) > NAMED_SKIPS else ""
         are = "file that is not a picture" if len(not_pictures) == 1 else "files that are not pictures"
         lines.append(f"skipped {len(not_pictures)} {are}: {named}{more}")
@@ -225,7 +317,7 @@ def report(summary: dict) -> str:
     if summary["errors"]:
         lines.append("by error: " + ", ".join(f"{kind} {count}" for kind, count in summary["errors"].items()))
     if summary["slowest"]:
-        lines.append("slowest: " + ", ".join(f"{name} {ms} ms" for name, ms in summary["slowest"]))
+        lines.append("slowest: " + ", ".join(f"{printable(name)} {ms} ms" for name, ms in summary["slowest"]))
     return "\n".join(lines)
 
 

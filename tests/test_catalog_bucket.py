@@ -123,6 +123,19 @@ def test_items_that_are_not_keys_get_an_error_each_and_the_rest_are_classified(s
     assert "scores" in good
 
 
+def test_keys_no_catalog_holds_are_refused_unread_and_echoed_no_longer_than_a_key(s3_endpoint):
+    """S3 keys are at most 1,024 bytes of UTF-8 ("Naming Amazon S3 objects"); S3 and IAM treat . and ..
+    literally, so catalog/../private/a.jpg stays inside the prefix, but no catalog lists such a key."""
+    long_key = PREFIX + "a" * 1_000_000
+    _, (answer,) = handle([batch(long_key, PREFIX + "../private/pants-1.jpg", PREFIX + "./pants-1.jpg",
+                                 PREFIX + "pants-1.jpg")], s3_endpoint, CATALOG_BUCKET=BUCKET)
+    too_long, dotted, dot, good = answer["results"]
+    assert [r["error"]["type"] for r in (too_long, dotted, dot)] == ["NotFound"] * 3
+    assert "over S3's 1024 bytes" in too_long["error"]["message"] and ". or .." in dotted["error"]["message"]
+    assert len(json.dumps(too_long)) < 400 and too_long["input"].startswith(PREFIX)
+    assert dotted["input"] == PREFIX + "../private/pants-1.jpg" and "scores" in good
+
+
 def test_without_a_catalog_bucket_a_batch_is_refused_and_the_function_keeps_serving(s3_endpoint):
     direct = {"image": base64.b64encode((IMAGES / "pants-1.jpg").read_bytes()).decode()}
     _, (refused, served) = handle([batch(PREFIX + "pants-1.jpg"), direct], s3_endpoint)

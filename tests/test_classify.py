@@ -167,3 +167,56 @@ def test_a_users_mistake_is_one_line(tmp_path, arguments, message):
     result = classify(*arguments)
     assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].endswith(message.split(": ", 1)[-1])
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.process
+def test_every_entry_of_a_folder_gets_its_one_line_and_no_fifo_or_device_is_read(tmp_path):
+    """A FIFO would block a reader forever and /dev/zero never end: neither is opened. Links to nothing or to
+    themselves are entries too; a name's newline or escape sequence cannot forge the summary or drive the
+    terminal."""
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    shutil.copy(IMAGES / "hat-1.jpg", folder / "hat-1.jpg")
+    forged = "x.jpg\n1 files: 0 already in the output, 1 classified\x1b]0;owned\x07"
+    shutil.copy(IMAGES / "pants-1.jpg", folder / forged)
+    os.mkfifo(folder / "pipe.jpg")
+    (folder / "zero.jpg").symlink_to("/dev/zero")
+    (folder / "gone.jpg").symlink_to(folder / "nothing-here.jpg")
+    (folder / "loop.jpg").symlink_to(folder / "loop.jpg")
+    out = tmp_path / "results.jsonl"
+    result = classify(folder, "--out", out, "--workers", "1", timeout=60)
+    assert result.returncode == 0, result.stderr
+    by_name = {os.path.basename(a["input"]): a for a in lines(out)}
+    assert len(lines(out)) == len(by_name) == 6
+    assert {name for name, a in by_name.items() if "scores" in a} == {"hat-1.jpg", forged}
+    assert {name: a["error"]["type"] for name, a in by_name.items() if "error" in a} == dict.fromkeys(
+        ("pipe.jpg", "zero.jpg", "gone.jpg", "loop.jpg"), "UnreadableFile")
+    assert "not a regular file" in by_name["pipe.jpg"]["error"]["message"]
+    summary = result.stderr.strip().splitlines()
+    assert summary[-4].startswith("6 inputs: 0 already in the output, 2 classified, 4 errors, in ")
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "x.jpg\\n1 files" in summary[-1]  # the slowest line names it, escaped, on one line
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.process
+def test_every_manifest_row_gets_its_one_line_whatever_it_holds(tmp_path):
+    shutil.copy(IMAGES / "skirt-1.jpg", tmp_path / "skirt-1.jpg")
+    csv_manifest = tmp_path / "manifest.csv"
+    csv_manifest.write_text(f"path\nskirt-1.jpg\n{'a' * 200_000}\nmissing.jpg\n")
+    jsonl = tmp_path / "manifest.jsonl"
+    jsonl.write_text("\n".join([json.dumps({"path": "skirt-1.jpg"}), "[" * 100_000, json.dumps("skirt-1.jpg"),
+                                "7", json.dumps({"sku": 1}), json.dumps({"path": "a\0b.jpg"})]) + "\n")
+    expected = {csv_manifest: {"skirt-1.jpg": "scores", "manifest.csv row 2": "UnreadableRow",
+                               "missing.jpg": "UnreadableFile"},
+                jsonl: {"skirt-1.jpg": "scores", "manifest.jsonl row 2": "UnreadableRow",
+                        "manifest.jsonl row 3": "UnreadableRow", "manifest.jsonl row 4": "UnreadableRow",
+                        "manifest.jsonl row 5": "UnreadableRow", "a\0b.jpg": "UnreadableFile"}}
+    for manifest, outcomes in expected.items():
+        out = tmp_path / f"{manifest.name}.results"
+        result = classify(manifest, "--out", out, "--workers", "1")
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        answers = {a["input"]: "scores" if "scores" in a else a["error"]["type"] for a in lines(out)}
+        assert answers == outcomes and len(lines(out)) == len(outcomes)
+        assert f"{len(outcomes)} inputs: 0 already in the output, 1 classified, {len(outcomes) - 1} errors" in \
+            result.stderr
