@@ -77,6 +77,11 @@ class Classifier:
             )
         self._input_index = input_detail["index"]
         self._output_index = output_detail["index"]
+        # A full-integer model takes and gives int8: the prepared picture is quantized with its input's scale
+        # and zero point, and the scores dequantized with its output's, as TF-Lite's own converter documents.
+        self._input_type = input_detail["dtype"]
+        self._input_quantization = input_detail["quantization"]
+        self._output_quantization = output_detail["quantization"] if output_detail["dtype"] != np.float32 else None
         # One request at a time in the interpreter: Google's and Azure's hosts may call from several threads.
         self._lock = threading.Lock()
 
@@ -87,10 +92,17 @@ class Classifier:
         return (scores + self._scores(np.ascontiguousarray(batch[:, :, ::-1]))) / 2 if self.flip else scores
 
     def _scores(self, batch: np.ndarray) -> np.ndarray:
+        if self._input_type != np.float32:
+            scale, zero_point = self._input_quantization
+            limits = np.iinfo(self._input_type)
+            batch = np.clip(np.round(batch / scale) + zero_point, limits.min, limits.max).astype(self._input_type)
         with self._lock:
             self._interpreter.set_tensor(self._input_index, batch)
             self._interpreter.invoke()
             scores = self._interpreter.get_tensor(self._output_index)[0].astype(np.float32)
+        if self._output_quantization is not None:
+            scale, zero_point = self._output_quantization
+            scores = (scores - zero_point) * np.float32(scale)
         return scores if self.output == "probabilities" else two_labels(scores, self.output)
 
     def classify(self, picture: Image.Image) -> dict[str, float]:

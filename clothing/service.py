@@ -120,8 +120,8 @@ class Service:
             request = parse()
             scores, timings = self.classify(request, remaining_seconds)
         except ClothingError as error:
-            self.logger.warning(error.message, extra={"fields": {"route": route, "error_type": error.error_type,
-                                                                 "status": error.status},
+            self.logger.warning(error.message, extra={"fields": {"error_type": error.error_type,
+                                                                 "status": error.status, "route": route},
                                                       "metrics": answer_metrics(started, error.status)})
             return Answer(error.status, error_body(error))
         except Exception:
@@ -130,7 +130,7 @@ class Service:
                                                              "metrics": answer_metrics(started, error.status)})
             return Answer(error.status, error_body(error))
         prediction = max(scores, key=scores.__getitem__)
-        self.logger.info("classified", extra={"fields": {"route": route, **timings, "prediction": prediction},
+        self.logger.info("classified", extra={"fields": {**timings, "prediction": prediction, "route": route},
                                               "metrics": answer_metrics(started, 200, scores[prediction])})
         return Answer(200, scores)
 

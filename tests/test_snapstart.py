@@ -24,8 +24,9 @@ seen = {"snapstart_imported": "clothing.snapstart" in sys.modules,
 if seen["hooks"] != [0, 0]:
     decoded = []
     from clothing import snapstart
-    real_decode = snapstart.decode_image
-    snapstart.decode_image = lambda data, size: decoded.append(data[:4]) or real_decode(data, size)  # a witness
+    classifier = lambda_function.service.classifier
+    real_decode = classifier.decode
+    classifier.decode = lambda data, **limits: decoded.append(data[:4]) or real_decode(data, **limits)  # a witness
     lambda_function.service.fetcher.tls  # as if init had made it
     lambda_runtime_hooks_runner.run_before_snapshot()
     samples = snapstart.sample_pictures()

@@ -3,6 +3,7 @@
     python -m training.evaluate [--split-dir DIR] [--model FILE]   # default: the validation split, the shipped model
     python -m training.evaluate --against OTHER.tflite            # the two, picture by picture
     python -m training.evaluate --promote NEW.tflite [--force]    # NEW replaces the shipped model only if better
+    python -m training.evaluate --promote-cheaper NEW.tflite     # ... only if not worse beyond the margin
 
 Sends every picture of a split, as base64, through ``lambda_handler`` (in a
 fresh process per model, with MODEL_PATH set as a deployment would) and prints
@@ -11,7 +12,9 @@ also draws to ``docs/confusion_matrix.png``. ``--against`` adds McNemar's exact
 test and a paired bootstrap interval of the accuracy difference (training/paired.py).
 ``--promote`` moves NEW, its settings and its reference answers into the shipped model's place
 only when it is better beyond noise, and otherwise says so in one line and
-exits 1; ``--force`` replaces it anyway.
+exits 1; ``--force`` replaces it anyway. ``--promote-cheaper`` does the same for a cheaper variant of the same
+network (its int8 file): it replaces the model only when not worse beyond ``paired.CHEAPER_MARGIN`` and when it
+gives the model's top answer on ``paired.CHEAPER_AGREEMENT`` of the pictures whose answer is clear.
 """
 
 import argparse
@@ -46,14 +49,14 @@ for line in sys.stdin:
     answer = lambda_function.lambda_handler({"image": base64.b64encode(open(line.strip(), "rb").read()).decode()})
     if "error" in answer:
         sys.exit(f"{line.strip()}: {answer['error']['message']}")
-    best = max(answer, key=answer.get)
-    print(CLASSES.index(best), answer[best], flush=True)
+    first, second = sorted(answer.values())[-1:-3:-1]
+    print(CLASSES.index(max(answer, key=answer.get)), first, second, flush=True)
 """
 
 
 def predict_split(split_dir: Path, model: Path = config.MODEL_FILE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The split's labels, and ``model``'s answers through ``lambda_handler`` in a fresh process: the class
-    answered and its score."""
+    answered, and its score and the next best (two columns)."""
     paths, labels = list_images(split_dir)
     env = {**os.environ, "MODEL_PATH": str(model), "LOG_LEVEL": "ERROR"}
     result = subprocess.run([sys.executable, "-c", PREDICT], input="".join(f"{path}\n" for path in paths),
@@ -61,7 +64,8 @@ def predict_split(split_dir: Path, model: Path = config.MODEL_FILE) -> tuple[np.
     if result.returncode != 0:
         raise RuntimeError(f"{model}: {(result.stderr.strip().splitlines() or ['failed'])[-1]}")
     answers = [line.split() for line in result.stdout.splitlines()]
-    return labels, np.array([int(index) for index, _ in answers]), np.array([float(top) for _, top in answers])
+    return labels, np.array([int(index) for index, *_ in answers]), np.array([[float(top), float(next_best)]
+                                                                             for _, top, next_best in answers])
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
@@ -125,35 +129,51 @@ def main(argv: list[str] | None = None) -> int:
     other = parser.add_mutually_exclusive_group()
     other.add_argument("--against", type=Path, help="another model, compared picture by picture")
     other.add_argument("--promote", type=Path, help="a new model, to replace --model only if better beyond noise")
+    other.add_argument("--promote-cheaper", type=Path,
+                       help="a cheaper variant of --model, to replace it only if not worse beyond the margin")
     parser.add_argument("--force", action="store_true", help="with --promote: replace it whatever the comparison")
     args = parser.parse_args(argv)
     missing = [name for name in CLASSES if not (args.split_dir / name).is_dir()]
     if missing:
         parser.error(f"{args.split_dir} has no folder for {', '.join(missing)}: pass --split-dir, or set "
                      "CLOTHING_DATA to a copy of clothing-dataset-small")
-    for model in (args.model, args.against, args.promote):
+    for model in (args.model, args.against, args.promote, args.promote_cheaper):
         if model is not None and not (model.is_file() and Path(metadata_path(model)).is_file()):
             parser.error(f"{model}: no such model with its settings file ({Path(metadata_path(model)).name}) beside it")
     labels, predictions, tops = predict_split(args.split_dir, args.model)
     print(report(confusion_matrix(labels, predictions)))
+    tops, next_bests = tops[:, 0], tops[:, 1]
     unsure = int((tops < LOW_CONFIDENCE).sum())
     print(f"\nunsure answers (top score under {LOW_CONFIDENCE}): {unsure} of {len(tops)} "
           f"({100 * unsure / len(tops):.1f}%), the share the template's drift alarm compares with")
-    challenger = args.against or args.promote
+    challenger = args.against or args.promote or args.promote_cheaper
     if challenger:
         _, predictions_of_challenger, _ = predict_split(args.split_dir, challenger)
         comparison = paired.compare(labels, predictions, predictions_of_challenger)
         print("", *paired.described(comparison, shown(args.model), shown(challenger)), sep="\n")
+        clear = tops - next_bests > 0.02
+        agreement = float((predictions == predictions_of_challenger)[clear].mean())
+        print(f"{shown(challenger)} gives {shown(args.model)}'s top answer on {100 * agreement:.1f}% of the "
+              f"{int(clear.sum())} pictures where that answer is clear")
         if args.against:
             return 0
-        if not (comparison.second_is_better or args.force):
+        if args.promote_cheaper and not (comparison.second_is_not_worse(agreement) or args.force):
+            low, high = comparison.interval
+            print(f"evaluate: {shown(challenger)} is worse than {shown(args.model)} beyond the margin "
+                  f"({comparison.difference:+.2f} points, interval {low:+.2f} to {high:+.2f}, top answers kept on "
+                  f"{100 * agreement:.1f}%; needed above {paired.CHEAPER_MARGIN}, at least "
+                  f"{paired.CHEAPER_DIFFERENCE} and {100 * paired.CHEAPER_AGREEMENT:.0f}%): {shown(args.model)} is "
+                  "kept", file=sys.stderr)
+            return 1
+        if args.promote and not (comparison.second_is_better or args.force):
             low, high = comparison.interval
             print(f"evaluate: {shown(challenger)} is not better than {shown(args.model)} beyond noise "
                   f"({comparison.difference:+.2f} points, {paired.LEVEL:.0%} interval {low:+.2f} to {high:+.2f}): "
                   f"{shown(args.model)} is kept; --force replaces it anyway", file=sys.stderr)
             return 1
         promote(challenger, args.model)
-        print(f"{shown(challenger)} replaced {shown(args.model)}{'' if comparison.second_is_better else ' (--force)'}")
+        kept_by = comparison.second_is_not_worse(agreement) if args.promote_cheaper else comparison.second_is_better
+        print(f"{shown(challenger)} replaced {shown(args.model)}{'' if kept_by else ' (--force)'}")
         predictions = predictions_of_challenger
     matrix = confusion_matrix(labels, predictions)
     draw(matrix, f"{args.split_dir.name}: {np.trace(matrix)} of {matrix.sum()} right", args.picture)

@@ -12,6 +12,11 @@ import numpy as np
 
 RESAMPLES = 10_000
 LEVEL = 0.95
+# A cheaper variant of a model (int8 for float16) replaces it when it is not worse beyond this margin, in points,
+# nor by its own difference, and gives its top answer where the first model's is clear.
+CHEAPER_MARGIN = -1.5  # the interval's lower end must lie above it
+CHEAPER_DIFFERENCE = -0.5  # the difference itself at least this
+CHEAPER_AGREEMENT = 0.98  # of the pictures whose first answer is clear (two best scores over 0.02 apart)
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,12 @@ class Comparison:
     @property
     def difference(self) -> float:
         return 100 * (self.second_right - self.first_right) / self.pictures
+
+    def second_is_not_worse(self, agreement: float) -> bool:
+        """Not worse beyond the margin, for a cheaper variant: ``agreement`` is its share of the first model's
+        clear top answers it gives too."""
+        return self.interval[0] > CHEAPER_MARGIN and self.difference >= CHEAPER_DIFFERENCE and \
+            agreement >= CHEAPER_AGREEMENT
 
     @property
     def second_is_better(self) -> bool:
