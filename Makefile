@@ -41,7 +41,7 @@ ARM64 := build/arm64/.ready
 ENVIRONMENTS := $(VENV)/.ready $(GCF_VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(CHECKOV_VENV)/.ready \
 	$(NODE_TOOLS) $(ARM64)
 
-.PHONY: help serve classify test test-unit test-serving test-limits test-arm64 test-torch test-keras environments lint model convert inspect bench deploy destroy cost \
+.PHONY: help serve classify test test-unit test-serving test-limits test-arm64 test-torch test-keras environments lint model quantize convert inspect bench deploy destroy cost \
 	package-gcf package-azure serve-gcf classify-bucket prune watch
 
 help:
@@ -125,6 +125,10 @@ model: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready ## train, conv
 # in the conversion one; everything else converts in the conversion environment alone. conversion/formats.py's
 # table says which a MODEL needs.
 MODEL_VENV = $(if $(filter training,$(shell python3 -m conversion.formats environment "$(MODEL)")),$(TRAIN_VENV),$(CONVERT_VENV))
+
+quantize: $(CONVERT_VENV)/.ready $(VENV)/.ready ## the shipped network at int8, calibrated on training pictures; it replaces clothing_model.tflite only if not worse beyond the margin
+	$(CONVERT_VENV)/bin/python -m training.quantize
+	$(VENV)/bin/python -m training.evaluate --promote-cheaper build/candidate/clothing_model.int8.tflite $(ARGS)
 
 convert: $(VENV)/.ready ## turn a model (MODEL=file.h5, .keras, a SavedModel folder, .onnx or .pt2) into OUT (default clothing_model.tflite)
 	@test -n "$(MODEL)" || { echo 'usage: make convert MODEL=path/to/model.h5|.keras|.onnx|.pt2 [OUT=clothing_model.tflite] [ARGS="--labels a,b --scaling torch --resize nearest"]'; exit 2; }
