@@ -37,12 +37,14 @@ from PIL import Image
 
 from clothing.classifier import Classifier, metadata_path, two_labels, write_metadata
 from clothing.decoding.decode import decode_image
+from clothing.errors import ClothingError
 from clothing.labels import CLASSES
 from clothing.model_input import RESIZES, SCALINGS, InputPreparer
 from clothing.reference import reference_path, write_reference
 from clothing.settings import DEFAULTS, interpreter_threads
 from conversion.agreement import check_agreement
 from conversion.formats import KNOWN, framework
+from conversion.quantize import calibration_pictures, check_quantized, to_int8
 from conversion.scaling import choose_scaling
 from conversion.source import ConversionError, Source, first_line, shape_text
 
@@ -148,12 +150,17 @@ def scaled_pictures(pictures: list[Path], size: int, resize: str) -> Callable[[s
 
 def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: str | None = None,
             asked_size: int | None = None, float16: bool = True, check_dir: Path | None = None,
-            resize: str = "antialiased") -> dict:
+            resize: str = "antialiased", quantize: str | None = None, calibration: Path | None = None) -> dict:
     """Convert, check, then move the model and its settings file into place; returns what it measured.
 
-    ``scaling`` None: what the model's graph says it takes where it scales its own input, else xception."""
+    ``scaling`` None: what the model's graph says it takes where it scales its own input, else xception.
+    ``quantize`` "int8": full integer, calibrated on the pictures of ``calibration`` (conversion.quantize)."""
     if scaling is not None and scaling not in SCALINGS:
         raise ConversionError(f"unknown --scaling {scaling!r}; known: {', '.join(SCALINGS)}")
+    if quantize and calibration is None:
+        raise ConversionError("--quantize int8 needs --calibration DIR: a folder of the model's training pictures, "
+                              "or of class folders of them")
+    calibration_files = calibration_pictures(calibration) if quantize else []
     source = open_source(model)
     size = input_size(source.input_shape, asked_size)
     pictures = check_pictures(check_dir)
@@ -181,7 +188,7 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
     kept_inputs = [prepare(decode_image(data, size, reduce=prepare.reduces)) for data in kept.values()]
     kept_reference = answered(np.concatenate([np.asarray(source.scores(batch), dtype=np.float32)
                                               for batch in kept_inputs]))
-    flatbuffer = source.to_tflite(size, add_softmax, float16)
+    flatbuffer = source.to_tflite(size, add_softmax, float16 and not quantize)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".convert-") as scratch:
@@ -202,8 +209,21 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
         largest = check_agreement(reference, np.stack(converted), source.framework)
         check_agreement(kept_reference, np.stack([classifier.scores(batch) for batch in kept_inputs]),
                         source.framework)
+        quantized_said, reference_source = "", source.framework
+        if quantize:
+            staged.write_bytes(to_int8(flatbuffer, calibration_inputs(calibration_files, prepare), Path(scratch)))
+            classifier = Classifier(staged, threads)
+            converted, invoke = [], []
+            for batch in batches:
+                started = time.perf_counter()
+                converted.append(classifier.scores(batch))
+                invoke.append(time.perf_counter() - started)
+            quantized_said = check_quantized(reference, np.stack(converted))
+            # the pre-traffic check compares a deploy with what this file answers, not with its float source
+            kept_reference = np.stack([classifier.scores(batch) for batch in kept_inputs])
+            reference_source = f"this int8 TF-Lite file as served, checked against {source.framework}"
         write_reference(staged, kept, [dict(zip(labels, row, strict=True)) for row in kept_reference],
-                        source.framework)
+                        reference_source)
         os.replace(reference_path(staged), reference_path(out))
         os.replace(metadata_path(staged), metadata_path(out))
         os.replace(staged, out)
@@ -211,7 +231,18 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
             "invoke_ms": 1000 * statistics.median(invoke), "threads": threads,
             "softmax_added": add_softmax, "input_size": size, "framework": source.framework,
             "channels_first": source.channels_first, "output": kind, "scaling": scaling,
-            "scaling_said": scaling_said}
+            "scaling_said": scaling_said, "quantized_said": quantized_said}
+
+
+def calibration_inputs(pictures: list[Path], prepare: InputPreparer) -> list[np.ndarray]:
+    """The calibration pictures as the function prepares a request."""
+    inputs = []
+    for picture in pictures:
+        try:
+            inputs.append(prepare(decode_image(picture.read_bytes(), prepare.size, reduce=prepare.reduces)))
+        except ClothingError as error:
+            raise ConversionError(f"--calibration: {picture}: {error.message}") from None
+    return inputs
 
 
 BINARY = {"probabilities": "", "logit": ", one logit: answered as two probabilities through a sigmoid",
@@ -248,13 +279,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input-size", type=int, help="only for a model that takes pictures of any size")
     parser.add_argument("--float32", dest="float16", action="store_false",
                         help="keep 32-bit weights (default: float16 weights, half the file)")
+    parser.add_argument("--quantize", choices=["int8"],
+                        help="int8: full integer, int8 weights and activations, a quarter of the file; needs "
+                             "--calibration; refused where it answers otherwise than the float model")
+    parser.add_argument("--calibration", type=Path,
+                        help="with --quantize: a folder of the model's training pictures, or of class folders")
     parser.add_argument("--check-dir", type=Path, help="pictures to check the conversion with")
     parser.add_argument("--compare-runtimes", action="store_true",
                         help="for an .onnx model: cold start and peak memory under LiteRT and ONNX Runtime")
     args = parser.parse_args(argv)
     try:
         report = convert(args.model, args.out, args.labels, args.scaling, args.input_size, args.float16,
-                         args.check_dir, args.resize)
+                         args.check_dir, args.resize, args.quantize, args.calibration)
     except ConversionError as error:
         print(f"convert: {error}; nothing was written", file=sys.stderr)
         return 1
@@ -266,9 +302,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{', softmax added to its logits' if report['softmax_added'] else ''}"
           f"{BINARY[report['output']]}"
           f"{'; ' + report['scaling_said'] if report['scaling_said'] else ''}")
-    print(f"checked against {report['framework']} on {report['pictures']} pictures: largest score difference "
+    print(f"checked against {report['framework']} on {report['pictures']} pictures: "
+          f"{'as float32, ' if report['quantized_said'] else ''}largest score difference "
           f"{report['largest_difference']:.4f}; median invoke {report['invoke_ms']:.1f} ms with "
           f"{report['threads']} threads")
+    if report["quantized_said"]:
+        print(report["quantized_said"])
     if args.compare_runtimes and args.model.suffix.lower() == ".onnx":
         from conversion import runtimes
 

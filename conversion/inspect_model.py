@@ -54,6 +54,17 @@ def scaling_text(own, shape) -> str:
     return f"the graph scales its own input first ({own.name}): make convert takes --scaling {chosen}"
 
 
+def weights_text(dtypes: list[str], quantizing_ops: set[str]) -> str:
+    """Whether the model is quantized and how: its weights' types, and the operations that quantize."""
+    kinds = sorted(set(dtypes), key=dtypes.count, reverse=True)
+    if quantizing_ops:
+        return f"quantized: {', '.join(kinds)} weights, with {', '.join(sorted(quantizing_ops))}"
+    if any(kind.startswith(("int", "uint")) for kind in kinds if kind not in ("int32", "int64")):
+        return f"quantized: {', '.join(kinds)} weights"
+    return f"not quantized: {', '.join(kinds) or 'no'} weights; make convert ARGS=\"--quantize int8 --calibration " \
+        "DIR\" makes it full integer"
+
+
 def bytes_text(count: int) -> str:
     return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.0f} KB"
 

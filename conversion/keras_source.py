@@ -168,7 +168,7 @@ def _conversion_failure(error: BaseException) -> str:
 
 def describe(path: Path) -> dict[str, str]:
     """make inspect's fields for a Keras model."""
-    from conversion.inspect_model import kind_text, picture_text, scaling_text, size_text  # noqa: PLC0415
+    from conversion.inspect_model import kind_text, picture_text, scaling_text, size_text, weights_text  # noqa: PLC0415
 
     model = load(path)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
@@ -182,4 +182,5 @@ def describe(path: Path) -> dict[str, str]:
             "size": size_text(files),
             "input": f"{inputs.name}, {inputs.dtype}, {shape_text(shape_in)}: {picture_text(shape_in)}",
             "output": f"{output.name}, {output.dtype}, {shape_text(shape_out)}: {kind_text(shape_out[-1], final)}",
-            "scaling": scaling_text(own_scaling(model), shape_in)}
+            "scaling": scaling_text(own_scaling(model), shape_in),
+            "weights": weights_text([str(weight.dtype) for weight in model.weights], set())}

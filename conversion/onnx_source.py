@@ -241,7 +241,7 @@ if __name__ == "__main__":
 
 def describe(path: Path) -> dict[str, str]:
     """make inspect's fields for an ONNX model, read without running it."""
-    from conversion.inspect_model import kind_text, picture_text, scaling_text, size_text  # noqa: PLC0415
+    from conversion.inspect_model import kind_text, picture_text, scaling_text, size_text, weights_text  # noqa: PLC0415
 
     model = read_structure(path)
     files = [path, *(path.parent / name for name in external_data(model, path))]
@@ -262,4 +262,8 @@ def describe(path: Path) -> dict[str, str]:
             "output": f"{out_name}, {out_type}, {shape_text(out_shape)}: "
                       f"{kind_text(out_shape[-1] if out_shape else None, final_operator(model))}",
             "scaling": scaling_text(own_scaling(model, in_name, channels_first(in_shape)),
-                                    nhwc(tuple(in_shape), channels_first(in_shape)) if in_shape else ())}
+                                    nhwc(tuple(in_shape), channels_first(in_shape)) if in_shape else ()),
+            "weights": weights_text([helper.tensor_dtype_to_np_dtype(t.data_type).name
+                                     for t in model.graph.initializer if len(t.dims)],
+                                    {node.op_type for node in model.graph.node if "Quant" in node.op_type
+                                     or node.op_type.startswith(("QLinear", "ConvInteger", "MatMulInteger"))})}

@@ -150,7 +150,7 @@ def final_operation(program) -> tuple[torch.fx.Node, str]:
 
 def describe(path: Path) -> dict[str, str]:
     """make inspect's fields for an exported program."""
-    from conversion.inspect_model import kind_text, picture_text, size_text  # noqa: PLC0415
+    from conversion.inspect_model import kind_text, picture_text, size_text, weights_text  # noqa: PLC0415
 
     if path.suffix.lower() != ".pt2":
         refuse_state_dict(path)
@@ -165,4 +165,7 @@ def describe(path: Path) -> dict[str, str]:
             "input": f"{in_name}, {str(args[0].dtype).removeprefix('torch.')}, {shape_text(list(args[0].shape))}: "
                      f"{picture_text(list(args[0].shape))}",
             "output": f"{result.name}, {str(value.dtype).removeprefix('torch.') if value is not None else '?'}, "
-                      f"{shape_text(out_shape)}: {kind_text(out_shape[-1] if out_shape else None, final)}"}
+                      f"{shape_text(out_shape)}: {kind_text(out_shape[-1] if out_shape else None, final)}",
+            "weights": weights_text([str(t.dtype).removeprefix("torch.") for t in program.state_dict.values()],
+                                    {name for node in program.graph.nodes if node.op == "call_function"
+                                     and "quantize" in (name := getattr(node.target, "__name__", ""))})}

@@ -373,3 +373,43 @@ def test_inspect_refuses_in_one_line(tmp_path):
     result = run_convert(path, module="conversion.inspect_model")
     assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith("inspect: ")
     assert "Traceback" not in result.stderr
+
+
+def test_a_keras_model_quantized_to_int8_answers_as_keras_does_within_the_int8_rule(logits_h5, tmp_path):
+    from clothing.reference import read_reference, reference_path
+    from conversion.quantize import QUANTIZED, agreement
+
+    path, model = logits_h5
+    out = tmp_path / "int8.tflite"
+    result = run_convert(path, "--out", out, "--quantize", "int8", "--calibration", ROOT / "tests" / "images")
+    assert result.returncode == 0, result.stderr
+    assert "as float32, largest score difference" in result.stdout and "int8: the float model's top answer on" \
+        in result.stdout
+    served_scores = np.array([[answer[label] for label in CLASSES] for answer in served(out)])
+    share, largest = agreement(keras_probabilities(model, 64), served_scores)
+    assert share >= QUANTIZED.min_clear_agreement and largest <= QUANTIZED.max_difference
+    assert np.allclose(served_scores.sum(1), 1, atol=1e-5)  # a float softmax: probabilities still add up
+    assert read_reference(reference_path(out))["source"] == "this int8 TF-Lite file as served, checked against Keras"
+
+
+def test_a_model_that_does_not_survive_int8_is_refused_in_one_line_and_nothing_is_written(tmp_path):
+    """Calibrated on black pictures, the ranges fit no photo: a confident model's int8 answers differ, and the
+    command says so."""
+    from PIL import Image
+
+    path = tmp_path / "logits.keras"
+    model = small_network(64, len(CLASSES), None)
+    head = model.layers[-1]
+    head.kernel.assign(head.kernel * 40)  # confident answers, which a narrow range changes
+    model.save(path)
+    black = tmp_path / "black"
+    black.mkdir()
+    for shade in range(12):
+        Image.new("RGB", (64, 64), (shade, shade, shade)).save(black / f"{shade}.png")
+    out = tmp_path / "out" / "model.tflite"
+    result = run_convert(path, "--out", out, "--quantize", "int8", "--calibration", black)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and "the int8 model does not answer as the float one" in last, result.stderr
+    assert not out.parent.exists() or not any(out.parent.iterdir())
+    missing = run_convert(path, "--out", out, "--quantize", "int8")
+    assert "--quantize int8 needs --calibration DIR" in missing.stderr.strip().splitlines()[-1]

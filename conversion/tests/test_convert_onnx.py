@@ -485,3 +485,16 @@ def test_external_data_of_a_constant_node_or_through_a_link_out_of_the_folder_is
         result = run_convert(path, module="conversion.inspect_model")
         assert result.returncode != 0 and said in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_onnx_model_quantized_to_int8_answers_as_onnx_runtime_does_within_the_int8_rule(tmp_path):
+    from conversion.quantize import QUANTIZED, agreement
+
+    path = save_onnx(Unseen(), 96, tmp_path / "unseen.onnx")
+    out = tmp_path / "unseen.tflite"
+    result = run_convert(path, "--out", out, "--scaling", "torch", "--quantize", "int8",
+                         "--calibration", ROOT / "tests" / "images")
+    assert result.returncode == 0, result.stderr
+    assert "int8: the float model's top answer on" in result.stdout
+    share, largest = agreement(softmax(onnx_runtime_scores(path, 96)), served_scores(out))
+    assert share >= QUANTIZED.min_clear_agreement and largest <= QUANTIZED.max_difference
