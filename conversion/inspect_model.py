@@ -56,10 +56,10 @@ def scaling_text(own, shape) -> str:
 
 def weights_text(dtypes: list[str], quantizing_ops: set[str]) -> str:
     """Whether the model is quantized and how: its weights' types, and the operations that quantize."""
-    kinds = sorted(set(dtypes), key=dtypes.count, reverse=True)
+    kinds = sorted(set(dtypes) - {"int32", "int64", "bool"}, key=dtypes.count, reverse=True)  # not shapes
     if quantizing_ops:
         return f"quantized: {', '.join(kinds)} weights, with {', '.join(sorted(quantizing_ops))}"
-    if any(kind.startswith(("int", "uint")) for kind in kinds if kind not in ("int32", "int64")):
+    if any(kind.startswith(("int", "uint")) for kind in kinds):
         return f"quantized: {', '.join(kinds)} weights"
     return f"not quantized: {', '.join(kinds) or 'no'} weights; make convert ARGS=\"--quantize int8 --calibration " \
         "DIR\" makes it full integer"
