@@ -128,7 +128,8 @@ MODEL_VENV = $(if $(filter training,$(shell python3 -m conversion.formats enviro
 
 quantize: $(CONVERT_VENV)/.ready $(VENV)/.ready ## the shipped network at int8, calibrated on training pictures; it replaces clothing_model.tflite only if not worse beyond the margin
 	$(CONVERT_VENV)/bin/python -m training.quantize
-	$(VENV)/bin/python -m training.evaluate --promote-cheaper build/candidate/clothing_model.int8.tflite $(ARGS)
+	$(VENV)/bin/python -m training.evaluate --model training/float/clothing_model.tflite \
+		--promote-cheaper build/candidate/clothing_model.int8.tflite $(ARGS)
 
 convert: $(VENV)/.ready ## turn a model (MODEL=file.h5, .keras, a SavedModel folder, .onnx or .pt2) into OUT (default clothing_model.tflite)
 	@test -n "$(MODEL)" || { echo 'usage: make convert MODEL=path/to/model.h5|.keras|.onnx|.pt2 [OUT=clothing_model.tflite] [ARGS="--labels a,b --scaling torch --resize nearest"]'; exit 2; }

@@ -14,7 +14,8 @@ test and a paired bootstrap interval of the accuracy difference (training/paired
 only when it is better beyond noise, and otherwise says so in one line and
 exits 1; ``--force`` replaces it anyway. ``--promote-cheaper`` does the same for a cheaper variant of the same
 network (its int8 file): it replaces the model only when not worse beyond ``paired.CHEAPER_MARGIN`` and when it
-gives the model's top answer on ``paired.CHEAPER_AGREEMENT`` of the pictures whose answer is clear.
+gives the model's top answer on ``paired.CHEAPER_AGREEMENT`` of the pictures whose answer is clear, and then
+replaces the shipped model (``make quantize`` compares the int8 file with the float network it comes from).
 """
 
 import argparse
@@ -171,9 +172,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"({comparison.difference:+.2f} points, {paired.LEVEL:.0%} interval {low:+.2f} to {high:+.2f}): "
                   f"{shown(args.model)} is kept; --force replaces it anyway", file=sys.stderr)
             return 1
-        promote(challenger, args.model)
+        shipped = config.MODEL_FILE if args.promote_cheaper else args.model  # a variant of --model is shipped
+        promote(challenger, shipped)
         kept_by = comparison.second_is_not_worse(agreement) if args.promote_cheaper else comparison.second_is_better
-        print(f"{shown(challenger)} replaced {shown(args.model)}{'' if kept_by else ' (--force)'}")
+        print(f"{shown(challenger)} replaced {shown(shipped)}{'' if kept_by else ' (--force)'}")
         predictions = predictions_of_challenger
     matrix = confusion_matrix(labels, predictions)
     draw(matrix, f"{args.split_dir.name}: {np.trace(matrix)} of {matrix.sum()} right", args.picture)

@@ -1,10 +1,11 @@
 """The shipped model at full integer: int8 weights and activations, calibrated on training pictures.
 
-    python -m training.quantize [--model clothing_model.tflite] [--out build/candidate/clothing_model.int8.tflite]
+    python -m training.quantize [--model training/float/clothing_model.tflite] [--out build/candidate/...]
     make quantize     # this, then training.evaluate --promote-cheaper: shipped only if not worse beyond the margin
 
-The shipped file's own checkpoint is gone, so its float16 weights are widened back to float32, exactly
-(``conversion.quantize.float32_weights``), and quantized from there: the same network, no retraining. The
+The float network (``training/float/``, the float16 file shipped before, whose own checkpoint is gone) has its
+float16 weights widened back to float32, exactly (``conversion.quantize.float32_weights``), and is quantized from
+there: the same network, no retraining. The
 calibration pictures come from the training split (never validation's), prepared exactly as a request is (the
 function's decode and the settings file's resize and scaling). The candidate's settings are the shipped
 model's; its reference answers (for the pre-traffic check) are its own, as served.
@@ -25,6 +26,7 @@ from conversion.source import ConversionError
 from training import config
 
 CANDIDATE = config.ROOT / "build" / "candidate" / "clothing_model.int8.tflite"
+FLOAT_MODEL = config.ROOT / "training" / "float" / "clothing_model.tflite"
 
 
 def quantize(model: Path, out: Path, training_dir: Path) -> str:
@@ -49,7 +51,7 @@ def quantize(model: Path, out: Path, training_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=config.MODEL_FILE)
+    parser.add_argument("--model", type=Path, default=FLOAT_MODEL)
     parser.add_argument("--out", type=Path, default=CANDIDATE)
     parser.add_argument("--training-dir", type=Path, default=config.DATASET / "train")
     args = parser.parse_args(argv)
