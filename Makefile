@@ -141,8 +141,9 @@ inspect: ## what a model takes and gives, before converting it (MODEL=file.h5, .
 	@$(MAKE) -s --no-print-directory $(MODEL_VENV)/.ready
 	@$(MODEL_VENV)/bin/python -m conversion.inspect_model "$(MODEL)"
 
-bench: $(VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready ## compare with the course's design; writes docs/benchmark.md
+bench: $(VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready ## compare with the course's two designs; writes docs/benchmark.md
 	$(TRAIN_VENV)/bin/python -m benchmarks.course_model
+	$(CONVERT_VENV)/bin/python -m benchmarks.onnx_model
 	$(VENV)/bin/python -m benchmarks.run
 	$(VENV)/bin/python -m benchmarks.profile
 	$(VENV)/bin/python -m benchmarks.startup

@@ -44,3 +44,18 @@ def test_the_wilson_interval_of_an_accuracy():
     low, high = paired.wilson_interval(321, 341)
     assert (round(low, 1), round(high, 1)) == (91.1, 96.2)  # 94.1% of 341 pictures
     assert paired.wilson_interval(20, 20)[1] == pytest.approx(100)
+
+
+@pytest.mark.parametrize(("extra_wrong", "agreement", "kept"), [
+    (0, 0.99, True),  # as good, its top answers kept: a cheaper variant ships
+    (1, 0.99, True),  # one picture worse in 341: -0.29 points, its interval above -1.5
+    (3, 0.99, False),  # three worse: -0.88 points, beyond the -0.5 the difference may reach
+    (0, 0.97, False),  # as accurate, but another top answer on too many clear pictures
+])
+def test_a_cheaper_variant_ships_only_when_not_worse_beyond_the_margin(extra_wrong, agreement, kept):
+    labels = np.arange(341) % 10
+    shipped = predictions(labels, list(range(20)))
+    cheaper = predictions(labels, list(range(20 + extra_wrong)))
+    comparison = paired.compare(labels, shipped, cheaper)
+    assert comparison.second_is_not_worse(agreement) is kept
+    assert not comparison.second_is_better

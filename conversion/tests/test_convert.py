@@ -413,3 +413,47 @@ def test_a_model_that_does_not_survive_int8_is_refused_in_one_line_and_nothing_i
     assert not out.parent.exists() or not any(out.parent.iterdir())
     missing = run_convert(path, "--out", out, "--quantize", "int8")
     assert "--quantize int8 needs --calibration DIR" in missing.stderr.strip().splitlines()[-1]
+
+
+def test_widening_float16_weights_to_float32_answers_exactly_as_the_float16_file(tmp_path):
+    """The int8 model is quantized from the float network's float16 file (training/float): widening its weights
+    must change no answer, or the quantization would start from another network."""
+    from clothing.classifier import Classifier
+    from conversion.quantize import float32_weights
+
+    source = ROOT / "training" / "float" / "clothing_model.tflite"
+    widened = tmp_path / "clothing_model.tflite"
+    widened.write_bytes(float32_weights(source.read_bytes()))
+    (tmp_path / "clothing_model.json").write_text(source.with_suffix(".json").read_text())
+    assert widened.stat().st_size > 1.9 * source.stat().st_size  # every weight now four bytes, none left twice
+    float16, float32 = Classifier(source), Classifier(widened)
+    for picture in PICTURES[:5]:
+        batch = float16.prepare(float16.decode(picture.read_bytes()))
+        np.testing.assert_allclose(float32.scores(batch), float16.scores(batch), atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # ai-edge-quantizer's own
+def test_a_model_with_int8_input_and_output_is_served_with_their_scale_and_zero_point(tmp_path):
+    """TF-Lite's converter and ai-edge-quantizer's own static recipe write models that take and give int8; the
+    function quantizes the prepared picture and dequantizes the scores as the tensors' parameters say."""
+    from ai_edge_quantizer import quantizer, recipe
+
+    from clothing.classifier import Classifier
+    from conversion.quantize import QUANTIZED, agreement, float32_weights
+
+    source = ROOT / "training" / "float" / "clothing_model.tflite"
+    widened = tmp_path / "float32.tflite"
+    widened.write_bytes(float32_weights(source.read_bytes()))
+    float_model = Classifier(source)
+    inputs = [float_model.prepare(float_model.decode(p.read_bytes())) for p in PICTURES]
+    quantizing = quantizer.Quantizer(str(widened))
+    quantizing.load_quantization_recipe(recipe.static_wi8_ai8())
+    ranges = quantizing.calibrate({"serving_default": [{"args_0": batch} for batch in inputs]})
+    int8 = tmp_path / "clothing_model.tflite"
+    int8.write_bytes(quantizing.quantize(ranges).quantized_model)
+    (tmp_path / "clothing_model.json").write_text(source.with_suffix(".json").read_text())
+    served = Classifier(int8)
+    assert served._input_type == np.int8  # what this test is about
+    share, largest = agreement(np.stack([float_model.scores(b) for b in inputs]),
+                               np.stack([served.scores(b) for b in inputs]))
+    assert share >= QUANTIZED.min_clear_agreement and largest <= QUANTIZED.max_difference
