@@ -3,13 +3,14 @@
 ``POST /api/predict`` classifies and needs a function key (``x-functions-key``
 header or ``?code=``), as the AWS API needs its API key; ``GET /api/predict``
 is the page, open to all, which asks for the key. Both hand the request to
-``clothing.service`` and return its answer as it is. The Python worker takes
+``clothing.http_requests`` and return its answer as it is. The Python worker takes
 log records from the standard ``logging`` tree. ``make package-azure`` puts
 this file and ``host.json`` in ``build/azure/``.
 """
 
 import azure.functions as func
 
+from clothing.http_requests import answer_http
 from clothing.logs import worker_logger
 from clothing.service import Service
 from clothing.settings import Settings
@@ -34,5 +35,6 @@ def page(req: func.HttpRequest) -> func.HttpResponse:
 
 def _respond(req: func.HttpRequest) -> func.HttpResponse:
     body = req.get_body()  # the host has read it already: bytes in memory, its length known
-    answer = service.answer_http(req.method, req.headers.get("Content-Type", ""), len(body), lambda size: body[:size])
+    answer = answer_http(service, req.method, req.headers.get("Content-Type", ""), len(body),
+                         lambda size: body[:size])
     return func.HttpResponse(answer.body, status_code=answer.status, headers=answer.headers)

@@ -1,16 +1,17 @@
 """AWS Lambda entry point: which of ten clothing categories an image shows.
 
-Everything expensive (settings, the interpreter, the HTTP client's policy)
-is built here at module scope, once per cold start, in ``clothing.service``;
-each request only parses its event, and the service fetches or decodes, and
-runs the model. ``main.py`` (Google) and ``function_app.py`` (Azure) are the
-same function's entries on the other platforms.
+The settings and the interpreter are built here at module scope, once per cold
+start, in ``clothing.service``; each event is taken apart and answered by
+``clothing.lambda_events``, and the service fetches or decodes, and runs the
+model (the HTTP client is made on the first URL). ``main.py`` (Google) and
+``function_app.py`` (Azure) are the same function's entries on the other
+platforms.
 
 Start-up makes a few hundred thousand objects (NumPy, Pillow, LiteRT, this
 code) and frees almost none, so the garbage collector's passes over them are
-wasted: it is off while the module loads, about 25 ms less cold start
-(``python -m benchmarks.startup``). What start-up made is then frozen out of
-later collections, so no warm request scans it either.
+wasted: it is off while the module loads (``python -m benchmarks.startup``
+measures the difference). What start-up made is then frozen out of later
+collections, so no warm request scans it either.
 
 With SnapStart, Lambda runs this start-up once per published version and snapshots it; the hooks in
 ``clothing.snapstart`` are registered only then. A catalog batch (``clothing.catalog``) imports boto3 on the
@@ -22,7 +23,7 @@ import os
 
 gc.disable()
 
-from clothing.events import is_batch_event, is_page_request, is_proxy_event, parse_event, respond, route_of
+from clothing import lambda_events
 from clothing.logs import json_logger
 from clothing.service import Service
 from clothing.settings import Settings
@@ -41,17 +42,7 @@ gc.enable()
 def lambda_handler(event: dict, context: object = None) -> dict:
     """Scores for each class, or an error object; wrapped as an HTTP response for proxy events."""
     invocation.start(context)
-    if is_page_request(event):
-        from clothing.page import page_response  # read on the first GET, never at cold start
-
-        return page_response()
-    if is_batch_event(event):
-        from clothing.catalog import classify_batch  # boto3 is imported on the first batch, never at cold start
-
-        return classify_batch(event, service, lambda: remaining_seconds(context))
-    answer = service.answer(lambda: parse_event(event, service.settings.max_image_bytes), remaining_seconds(context),
-                            route_of(event))
-    return respond(answer.body, is_proxy_event(event), answer.status)
+    return lambda_events.handle(event, service, lambda: remaining_seconds(context))
 
 
 def remaining_seconds(context: object) -> float | None:

@@ -21,7 +21,7 @@ import awslambdaric.bootstrap; marks.append(time.perf_counter())
 gc.disable()  # as lambda_function does for its own start-up
 import numpy, ai_edge_litert.interpreter; marks.append(time.perf_counter())
 import PIL.Image, PIL.ImageOps; marks.append(time.perf_counter())
-import clothing.service, clothing.events, clothing.logs; marks.append(time.perf_counter())
+import clothing.service, clothing.lambda_events, clothing.logs; marks.append(time.perf_counter())
 import lambda_function; marks.append(time.perf_counter())  # its start-up: the model, loaded and allocated
 event = {"image": base64.b64encode(open("PICTURE", "rb").read()).decode()}
 lambda_function.lambda_handler(event, None); marks.append(time.perf_counter())
@@ -58,7 +58,8 @@ def resident():
 steps = [("Python and the runtime client", resident())]
 import awslambdaric.bootstrap, numpy, ai_edge_litert.interpreter
 steps.append(("NumPy and LiteRT", resident()))
-import PIL.Image, clothing.events, clothing.decoding.decode, clothing.model_input, clothing.logs, clothing.settings
+import PIL.Image, clothing.lambda_events, clothing.decoding.decode, clothing.model_input, clothing.logs
+import clothing.settings
 steps.append(("Pillow and the function's code", resident()))
 import lambda_function
 steps.append(("the model in XNNPACK (its interpreter made and allocated)", resident()))

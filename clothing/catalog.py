@@ -25,8 +25,8 @@ from clothing.errors import (
     UpstreamTimeout,
     UrlRefused,
 )
-from clothing.events import Request, error_body
 from clothing.fetch import Deadline
+from clothing.request import Request, error_body
 from clothing.service import Service
 from clothing.settings import Settings
 
@@ -139,12 +139,12 @@ def classify_batch(event: dict, service: Service, remaining_seconds: Callable[[]
     for item in items:
         key = item.get("Key") if isinstance(item, dict) else None
         left = remaining_seconds()
-
-        def parse(key=key, left=left) -> Request:
-            # the configured download time, cut short by the invocation's; refused when none is left
-            return Request(image=_bucket.read(key, service.fetch_timeout(left)))
-
-        answer = service.answer(parse, left, route="catalog")
+        try:  # the configured download time, cut short by the invocation's; refused when none is left
+            request = Request(image=_bucket.read(key, service.fetch_timeout(left)))
+        except Exception as error:  # noqa: BLE001 - one bad key never fails its batch
+            answer = service.refused(error, "catalog")
+        else:
+            answer = service.answer(request, left, "catalog")
         results.append({"input": echoed(key), **answer.outcome()})
     return {"results": results}
 

@@ -36,9 +36,3 @@ def page() -> tuple[dict[str, str], str]:
         "Cache-Control": "max-age=300",
     }
     return headers, html
-
-
-def page_response() -> dict:
-    """The Lambda proxy response that serves the page."""
-    headers, html = page()
-    return {"statusCode": 200, "headers": headers, "body": html}

@@ -1,23 +1,22 @@
 """The classifier behind every platform's entry: one request in, one answer out.
 
 ``lambda_function.py`` (AWS Lambda), ``main.py`` (Google Cloud Functions) and
-``function_app.py`` (Azure Functions) each build one Service at cold start and
-only translate: their platform's request into a parse call, and the Answer into
-their platform's response. The limits, the address policy, the deadline, the
-errors and the logs are all decided here, once for the three.
+``function_app.py`` (Azure Functions) each build one Service at cold start; their
+adapters (``clothing.lambda_events``, ``clothing.http_requests``) take their
+platform's shapes apart into a Request and shape the Answer back. The limits,
+the address policy, the deadline, the errors and the logs are all decided here,
+once for the three, and nothing here knows a platform.
 """
 
 import functools
-import json
 import logging
 import os
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from clothing.classifier import Classifier
-from clothing.errors import ClothingError, ImageTooLarge, UpstreamError, UpstreamTimeout
-from clothing.events import JSON_HEADERS, Request, check_method, error_body, parse_body
+from clothing.errors import ClothingError, UpstreamError, UpstreamTimeout
+from clothing.request import Request, error_body
 from clothing.settings import LAMBDA_MB_PER_VCPU, Settings, interpreter_threads
 
 if TYPE_CHECKING:
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 
 RESERVED_SECONDS = 1.0  # of the function's remaining time, kept for decoding and inference
 ANSWER_SECONDS = 0.5  # of the same, kept for inference and the answer once the picture is decoded
-BODY_SLACK_BYTES = 64 * 1024  # JSON around a base64 image: braces, a field name, a data: prefix
 # An answer whose top score is under this is unsure: a rising share of them says the pictures sent have drifted
 # from what the model knows.
 LOW_CONFIDENCE = 0.5
@@ -54,21 +52,13 @@ class Answer(NamedTuple):
         return {"scores": self.body} if self.status == 200 else self.body
 
 
-class HttpAnswer(NamedTuple):
-    """A whole HTTP response, for platforms that take one: status, headers and body text."""
-
-    status: int
-    headers: dict[str, str]
-    body: str
-
-
 class Service:
     """The model, the image fetcher and the limits, built once; ``answer`` serves one request."""
 
     def __init__(self, settings: Settings, logger: logging.Logger):
         self.settings = settings
         self.logger = logger
-        memory_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        memory_mb = settings.memory_mb
         threads, threads_reason = interpreter_threads(settings.interpreter_threads, memory_mb)
         self.classifier = Classifier(settings.model_path, threads)
         # Decoding uses one thread; below 1,769 MB Lambda gives it only this share of a CPU.
@@ -90,68 +80,36 @@ class Service:
                        max_bytes=settings.max_image_bytes, connect_timeout=settings.connect_timeout,
                        max_redirects=settings.max_redirects)
 
-    @property
-    def max_body_bytes(self) -> int:
-        """The largest HTTP body worth reading: a base64 image at the limit, line-wrapped, in its JSON."""
-        return 2 * (self.settings.max_image_bytes + 2) // 3 * 4 + BODY_SLACK_BYTES
+    def answer(self, request: Request, remaining_seconds: float | None = None, route: str = "direct") -> Answer:
+        """Fetch or decode, classify; every failure becomes an error answer, never an exception.
 
-    def read_body(self, length: int | None, read: Callable[[int], bytes]) -> bytes:
-        """A request body, refused by its declared length first and never read past the limit."""
-        limit = self.max_body_bytes
-        if length is not None and length > limit:
-            raise ImageTooLarge(f"the request body is {length} bytes; the limit is {limit}")
-        body = read(limit + 1)
-        if len(body) > limit:
-            raise ImageTooLarge(f"the request body is over the limit of {limit} bytes")
-        return body
-
-    def answer(self, parse: Callable[[], Request], remaining_seconds: float | None = None,
-               route: str = "direct") -> Answer:
-        """Parse, fetch or decode, classify; every failure becomes an error answer, never an exception.
-
-        ``route`` is where the answer goes (``clothing.events.route_of``): its metrics are counted under it.
-
-        ``remaining_seconds`` is the platform's own deadline where it tells one (Lambda does):
-        the download is cut short to leave time for the rest, and a decode that would outlast
-        it is refused or stopped.
+        ``remaining_seconds`` is the platform's own deadline where it tells one (Lambda does): the download is
+        cut short to leave time for the rest, and a decode that would outlast it is refused or stopped.
+        ``route`` is where the answer goes (``clothing.lambda_events.route_of``): its metrics count under it.
         """
         started = time.perf_counter()
         try:
-            request = parse()
             scores, timings = self.classify(request, remaining_seconds)
-        except ClothingError as error:
-            self.logger.warning(error.message, extra={"fields": {"error_type": error.error_type,
-                                                                 "status": error.status, "route": route},
-                                                      "metrics": answer_metrics(started, error.status)})
-            return Answer(error.status, error_body(error))
-        except Exception:
-            error = ClothingError("unexpected error; it is logged under this request's id")
-            self.logger.exception("unexpected error", extra={"fields": {"route": route, "status": error.status},
-                                                             "metrics": answer_metrics(started, error.status)})
-            return Answer(error.status, error_body(error))
+        except Exception as error:  # noqa: BLE001 - every failure becomes an error answer
+            return self.refused(error, route, started)
         prediction = max(scores, key=scores.__getitem__)
         self.logger.info("classified", extra={"fields": {**timings, "prediction": prediction, "route": route},
                                               "metrics": answer_metrics(started, 200, scores[prediction])})
         return Answer(200, scores)
 
-    def answer_http(self, method: str, content_type: str, length: int | None,
-                    read: Callable[[int], bytes]) -> HttpAnswer:
-        """One plain HTTP request (Google's and Azure's): GET is the page, POST is classified, the rest 405.
-
-        ``length`` is the declared Content-Length, if any; ``read(n)`` reads at most n bytes of the body.
-        """
-        method = method.upper()
-        if method == "GET":
-            from clothing.page import page  # read on the first GET, never at cold start
-
-            return HttpAnswer(200, *page())
-
-        def parse() -> Request:
-            check_method(method)
-            return parse_body(content_type, self.read_body(length, read), self.settings.max_image_bytes)
-
-        answer = self.answer(parse, route="api")
-        return HttpAnswer(answer.status, JSON_HEADERS, json.dumps(answer.body))
+    def refused(self, error: Exception, route: str, started: float | None = None) -> Answer:
+        """The error answer to a request that failed, logged with its metrics: its own status for a
+        ClothingError, an InternalError, logged with its traceback, for anything else."""
+        started = time.perf_counter() if started is None else started
+        if isinstance(error, ClothingError):
+            self.logger.warning(error.message, extra={"fields": {"error_type": error.error_type,
+                                                                 "status": error.status, "route": route},
+                                                      "metrics": answer_metrics(started, error.status)})
+            return Answer(error.status, error_body(error))
+        failure = ClothingError("unexpected error; it is logged under this request's id")
+        self.logger.error("unexpected error", exc_info=error, extra={
+            "fields": {"status": failure.status, "route": route}, "metrics": answer_metrics(started, failure.status)})
+        return Answer(failure.status, error_body(failure))
 
     def classify(self, request: Request, remaining_seconds: float | None) -> tuple[dict[str, float], dict]:
         """The class scores for one request, and how many milliseconds each stage took."""

@@ -60,6 +60,7 @@ class Settings(NamedTuple):
     allow_private_urls: bool = False  # for local testing only
     catalog_bucket: str = ""  # where a catalog batch's keys are read (clothing.catalog); none by default
     catalog_input_prefix: str = "catalog/"  # the only keys a batch may name
+    memory_mb: str | None = None  # the function's memory size as Lambda tells it (AWS_LAMBDA_FUNCTION_MEMORY_SIZE)
 
     @classmethod
     def from_environment(cls) -> "Settings":
@@ -80,6 +81,7 @@ class Settings(NamedTuple):
             allow_private_urls=_flag("ALLOW_PRIVATE_URLS", default.allow_private_urls),
             catalog_bucket=env.get("CATALOG_BUCKET", default.catalog_bucket),
             catalog_input_prefix=env.get("CATALOG_INPUT_PREFIX", default.catalog_input_prefix),
+            memory_mb=env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or None,
         )
 
 

@@ -228,7 +228,7 @@ def _start_worker() -> None:
 def classify(item: Item) -> tuple[str, dict, float]:
     """One picture's output line, and how long it took."""
     from clothing.errors import ImageTooLarge  # noqa: PLC0415
-    from clothing.events import Request  # noqa: PLC0415
+    from clothing.request import Request  # noqa: PLC0415
 
     limit = _service.settings.max_image_bytes
     started = time.perf_counter()
@@ -242,12 +242,11 @@ def classify(item: Item) -> tuple[str, dict, float]:
             message = getattr(error, "strerror", None) or str(error)
             return item.name, {"error": unreadable("UnreadableFile", message)}, time.perf_counter() - started
 
-    def parse() -> Request:
-        if request.image is not None and len(request.image) > limit:
-            raise ImageTooLarge(f"the file is over the limit of {limit} bytes")
-        return request
-
-    return item.name, _service.answer(parse, route="catalog").outcome(), time.perf_counter() - started
+    if request.image is not None and len(request.image) > limit:
+        answer = _service.refused(ImageTooLarge(f"the file is over the limit of {limit} bytes"), "catalog")
+    else:
+        answer = _service.answer(request, route="catalog")
+    return item.name, answer.outcome(), time.perf_counter() - started
 
 
 def run(source: Path, out: Path, workers: int, column: str | None = None) -> dict:

@@ -1,4 +1,5 @@
-"""Reading requests out of events: direct invocations and API Gateway proxy payloads."""
+"""Reading requests out of Lambda's events (clothing.lambda_events): direct invocations and API Gateway proxy
+payloads."""
 
 import base64
 import json
@@ -6,7 +7,9 @@ import json
 import pytest
 
 from clothing.errors import BadRequest, ImageTooLarge, NotAnImage
-from clothing.events import error_body, is_proxy_event, parse_event, respond
+from clothing.lambda_events import is_proxy_event, parse_event, respond
+from clothing.request import error_body
+from clothing.service import Answer
 from tests.conftest import load_event
 
 LIMIT = 1000
@@ -63,8 +66,9 @@ def test_an_oversized_raw_body_is_refused():
 
 def test_responses_are_the_body_itself_or_wrapped_for_proxies():
     body = error_body(NotAnImage("nope"))
-    assert respond(body, is_proxy=False) == {"error": {"type": "NotAnImage", "message": "nope", "status": 422}}
-    wrapped = respond(body, is_proxy=True, status=422)
+    assert respond(Answer(422, body), proxy=False) == {"error": {"type": "NotAnImage", "message": "nope",
+                                                                 "status": 422}}
+    wrapped = respond(Answer(422, body), proxy=True)
     assert wrapped["statusCode"] == 422 and json.loads(wrapped["body"]) == body
 
 

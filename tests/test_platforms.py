@@ -27,6 +27,7 @@ from PIL import Image
 
 import function_app
 import lambda_function
+from clothing import http_requests
 from clothing.errors import ImageTooLarge
 from scripts.dockerfile import read_image
 from scripts.package import PLATFORMS, package
@@ -205,15 +206,17 @@ def test_azures_download_deadline_is_the_fetch_timeout(image_server, monkeypatch
     assert time.monotonic() - started < 1 + 1.5
 
 
+LIMIT = http_requests.max_body_bytes(function_app.service.settings.max_image_bytes)
+
+
 def test_a_body_declared_too_large_is_refused_without_reading_it():
     reads = []
     with pytest.raises(ImageTooLarge):
-        function_app.service.read_body(100_000_000, lambda size: reads.append(size) or b"")
+        http_requests.read_body(LIMIT, 100_000_000, lambda size: reads.append(size) or b"")
     assert reads == []
 
 
 def test_a_body_of_unknown_length_is_read_no_further_than_the_limit():
-    limit = function_app.service.max_body_bytes
     reads = []
 
     def endless(size: int) -> bytes:
@@ -221,9 +224,9 @@ def test_a_body_of_unknown_length_is_read_no_further_than_the_limit():
         return b"A" * size
 
     with pytest.raises(ImageTooLarge):
-        function_app.service.read_body(None, endless)
-    assert reads == [limit + 1]
-    assert function_app.service.read_body(None, lambda size: b"{}") == b"{}"
+        http_requests.read_body(LIMIT, None, endless)
+    assert reads == [LIMIT + 1]
+    assert http_requests.read_body(LIMIT, None, lambda size: b"{}") == b"{}"
 
 
 def test_googles_logs_are_json_lines_with_severity_and_the_stage_timings(gcf):
