@@ -81,6 +81,9 @@ def main() -> int:
         print(f"{response.status_code}: {response.text}", file=sys.stderr)
         return 1
     print(json.dumps(answer, indent=2))
+    if response.status_code == 403 and answer == {"message": "Forbidden"}:  # API Gateway's own, before the function
+        print("the API wants its key: export API_KEY=... (the stack's ApiKeyCommand output prints it)"
+              if not key else "the API refused API_KEY: is it this stack's key?", file=sys.stderr)
     if not response.ok or "error" in answer or "errorMessage" in answer:
         return 1
     print(f"prediction: {max(answer, key=answer.get)}", file=sys.stderr)

@@ -3,9 +3,9 @@
 Every line carries the invocation's fields under the names Powertools for AWS
 Lambda uses (``function_request_id``, ``cold_start``, ``xray_trace_id``), so
 log queries written for Powertools work here. Powertools itself is not used:
-importing it adds about 60 ms to every cold start
-(``python -X importtime -c "import aws_lambda_powertools"``), a sixth of this
-function's whole start-up; the standard library does the same here.
+importing it adds to every cold start as much as a large part of this
+function's own start-up (``python -X importtime -c "import aws_lambda_powertools"``
+measures it); the standard library does the same here.
 
 On Lambda each answer's line also carries CloudWatch's Embedded Metric Format (the ``_aws`` member, as
 Powertools' Metrics writes it): CloudWatch turns the line into metrics with no API call and no import. Few

@@ -8,7 +8,7 @@ nearest neighbour of keras-image-helper, which aliases badly when a large photo 
 or plain bilinear for models trained so.
 
 keras-image-helper's scalings are written out here rather than imported: the package loads
-``urllib.request`` (and with it http.client, ssl and email) on import, 26 to 29 ms of a cold start for a few
+``urllib.request`` (and with it http.client, ssl and email) on import, a large part of a cold start for a few
 lines of arithmetic. tests/test_images.py checks each against keras-image-helper's own, bit for bit.
 """
 

@@ -70,8 +70,8 @@ class Service:
     @functools.cached_property
     def fetcher(self) -> "Fetcher":
         """The image fetcher, made on the first URL: its HTTP client, ssl, and the address policy's socket and
-        ipaddress are 14 to 25 ms of a cold start (``python -m benchmarks.startup``) that a picture sent in the
-        request never needs (SnapStart's priming makes it before the snapshot)."""
+        ipaddress are a part of a cold start (``python -m benchmarks.startup`` measures it) that a picture sent
+        in the request never needs (SnapStart's priming makes it before the snapshot)."""
         from clothing.addresses import AddressPolicy  # noqa: PLC0415
         from clothing.fetch import Fetcher  # noqa: PLC0415
 

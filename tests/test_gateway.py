@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import subprocess
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,7 +107,11 @@ def test_with_api_key_set_predict_needs_it_and_the_page_does_not(served):
         right = requests.post(f"{url}/predict", data=picture("hat-1.jpg"),
                               headers={"Content-Type": "image/jpeg", "x-api-key": "local-secret"}, timeout=60)
         page = requests.get(url + "/", timeout=60)
+        env = {k: v for k, v in os.environ.items() if k != "API_KEY"} | {"API_URL": f"{url}/predict"}
+        told = subprocess.run([sys.executable, str(ROOT / "test.py"), str(IMAGES / "hat-1.jpg")], env=env,
+                              capture_output=True, text=True, timeout=120)
     assert (missing.status_code, missing.json()) == (403, {"message": "Forbidden"})
+    assert told.returncode == 1 and "the API wants its key: export API_KEY=" in told.stderr  # test.py says why
     assert (wrong.status_code, wrong.json()) == (403, {"message": "Forbidden"})
     assert right.status_code == 200 and list(right.json()) == list(LABELS)
     assert page.status_code == 200

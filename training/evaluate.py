@@ -151,11 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     if challenger:
         _, predictions_of_challenger, _ = predict_split(args.split_dir, challenger)
         comparison = paired.compare(labels, predictions, predictions_of_challenger)
-        print("", *paired.described(comparison, shown(args.model), shown(challenger)), sep="\n")
         clear = tops - next_bests > 0.02
         agreement = float((predictions == predictions_of_challenger)[clear].mean())
-        print(f"{shown(challenger)} gives {shown(args.model)}'s top answer on {100 * agreement:.1f}% of the "
-              f"{int(clear.sum())} pictures where that answer is clear")
+        lines = paired.described(comparison, shown(args.model), shown(challenger))
+        lines.insert(-1, f"{shown(challenger)} gives {shown(args.model)}'s top answer on {100 * agreement:.1f}% of "
+                         f"the {int(clear.sum())} pictures where that answer is clear")
+        print("", *lines, sep="\n")
         if args.against:
             return 0
         if args.promote_cheaper and not (comparison.second_is_not_worse(agreement) or args.force):

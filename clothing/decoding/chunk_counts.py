@@ -1,10 +1,10 @@
 """PNG chunks and GIF blocks, counted before Pillow's parsers loop over them in Python.
 
 Pillow reads a PNG's chunks and a GIF's extension blocks one by one in
-Python, a few microseconds each: 10 MB of empty chunks or one-byte blocks
-costs it about two seconds of CPU. Encoders write a few dozen chunks (libpng
-cuts the pixels into 8 KB IDAT chunks, 1,280 for 10 MB) and a few extension
-blocks, so these counts refuse only what no encoder writes, in milliseconds.
+Python, so a file of nothing but empty chunks or one-byte blocks costs it
+seconds of CPU (tests/test_image_limits.py builds such files). Encoders write
+a few dozen chunks (libpng cuts the pixels into 8 KB IDAT chunks) and a few
+extension blocks, so these counts refuse only what no encoder writes.
 """
 
 import struct

@@ -24,7 +24,7 @@ MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp"
 
 # The decoders of JPEG, PNG, GIF and BMP, loaded now, at cold start: left to Image.open, the first request
 # would load them. WebP's and AVIF's load on the first picture whose header names them (``load_decoder``):
-# their libraries (libwebp; libavif and its AV1 decoder) are 4 ms and 1 MB of a cold start for formats few
+# their libraries (libwebp; libavif and its AV1 decoder) cost every cold start time and memory for formats few
 # pictures come in. Image.open is only ever asked for loaded formats: asked for one not loaded, Pillow would
 # load its forty-odd plugins.
 Image.preinit()
