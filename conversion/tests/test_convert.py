@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # Tenso
 def keras_scores(model, size: int, pictures=PICTURES, resize: str = "antialiased") -> np.ndarray:
     """Keras's own outputs for pictures prepared by the function's own code."""
     prepare = InputPreparer(size, "xception", resize)
-    return np.concatenate([np.asarray(model(prepare(decode_image(p.read_bytes(), size)), training=False))
-                           for p in pictures])
+    return np.concatenate([np.asarray(model(prepare(decode_image(p.read_bytes(), size, reduce=prepare.reduces)),
+                                            training=False)) for p in pictures])
 
 
 def keras_probabilities(model, size: int, pictures=PICTURES, resize: str = "antialiased") -> np.ndarray:

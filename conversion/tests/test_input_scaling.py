@@ -28,7 +28,8 @@ SIZE = 64
 def keras_answers(model, scaling: str, pictures=PICTURES) -> np.ndarray:
     """Keras's own probabilities for the pictures, prepared by the function's own code with ``scaling``."""
     prepare = InputPreparer(SIZE, scaling)
-    return np.concatenate([np.asarray(model(prepare(decode_image(p.read_bytes(), SIZE)), training=False))
+    return np.concatenate([np.asarray(model(prepare(decode_image(p.read_bytes(), SIZE, reduce=prepare.reduces)),
+                                            training=False))
                            for p in pictures])
 
 
