@@ -24,6 +24,7 @@ never leaves a broken model behind, and every failure is one line.
 import argparse
 import functools
 import io
+import json
 import os
 import statistics
 import sys
@@ -38,7 +39,6 @@ from PIL import Image
 from clothing.classifier import Classifier, metadata_path, two_labels, write_metadata
 from clothing.decoding.decode import decode_image
 from clothing.errors import ClothingError
-from clothing.labels import CLASSES
 from clothing.model_input import RESIZES, SCALINGS, InputPreparer
 from clothing.reference import reference_path, write_reference
 from clothing.settings import DEFAULTS, interpreter_threads
@@ -55,6 +55,8 @@ REFERENCE_PICTURES = 10  # of the check pictures, kept with their answers for a 
 # model whose typical output is larger, and that ends in no sigmoid, is not the logit of a classifier.
 MAX_TYPICAL_LOGIT = 50.0
 PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"}
+# --labels' default: the shipped model's, as its settings file lists them (the ten clothing classes).
+CLASSES: tuple[str, ...] = tuple(json.loads((ROOT / "clothing_model.json").read_text())["labels"])
 
 
 def open_source(path: Path) -> Source:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clothing.labels import CLASSES
-from tests.conftest import IMAGES, ROOT
+from tests.conftest import IMAGES, LABELS, ROOT
 
 pytestmark = pytest.mark.process  # every test here starts a process or a server
 
@@ -24,8 +23,8 @@ def test_a_split_is_judged_through_the_handler_and_its_confusion_matrix_drawn(tm
     result = evaluate("--split-dir", str(split), "--picture", str(tmp_path / "matrix.png"))
     assert result.returncode == 0, result.stderr
     [accuracy] = [line for line in result.stdout.splitlines() if line.startswith("accuracy: ")]
-    assert accuracy.endswith(f" of {2 * len(CLASSES)})")
-    assert all(f"| {name} | 2 |" in result.stdout for name in CLASSES)
+    assert accuracy.endswith(f" of {2 * len(LABELS)})")
+    assert all(f"| {name} | 2 |" in result.stdout for name in LABELS)
     assert (tmp_path / "matrix.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -39,7 +38,7 @@ def test_a_missing_split_is_named_in_one_line_with_what_to_set(tmp_path):
 
 def small_split(tmp_path):
     split = tmp_path / "split"
-    for name in CLASSES:
+    for name in LABELS:
         (split / name).mkdir(parents=True)
         for picture in IMAGES.glob(f"{name}-*.jpg"):
             shutil.copy(picture, split / name)

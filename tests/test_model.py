@@ -15,10 +15,8 @@ from PIL import Image
 
 import lambda_function
 from clothing.classifier import Classifier, metadata_path
-from clothing.decoding.decode import decode_image
-from clothing.labels import CLASSES
 from clothing.settings import Settings
-from tests.conftest import image_files, label_of
+from tests.conftest import LABELS, image_files, label_of
 
 PICTURES = image_files()
 ACCURACY_FLOOR = 0.80  # of the 20 pictures, the model gets at least 16 right
@@ -31,17 +29,17 @@ def classifier() -> Classifier:
 
 
 def predict(classifier: Classifier, data: bytes) -> str:
-    scores = classifier.classify(decode_image(data, classifier.input_size))
+    scores = classifier.classify_bytes(data)
     return max(scores, key=scores.get)
 
 
 def test_every_class_has_pictures():
-    assert sorted({label_of(p) for p in PICTURES}) == sorted(CLASSES)
+    assert sorted({label_of(p) for p in PICTURES}) == sorted(LABELS)
 
 
 def test_metadata_matches_the_model_and_the_contract(classifier):
     metadata = json.loads(Path(metadata_path(Settings().model_path)).read_text())
-    assert tuple(metadata["labels"]) == CLASSES == classifier.labels
+    assert tuple(metadata["labels"]) == classifier.labels  # in the model's output order, as the contract lists them
     assert metadata["scaling"] == "xception"
     assert classifier.input_size == metadata["input_size"]
 
@@ -78,7 +76,7 @@ def test_most_answers_survive_reencoding_and_halving(classifier, change):
 
 
 def test_scores_are_probabilities(classifier):
-    scores = classifier.classify(decode_image(PICTURES[0].read_bytes(), classifier.input_size))
+    scores = classifier.classify_bytes(PICTURES[0].read_bytes())
     assert all(0 <= s <= 1 for s in scores.values())
     assert sum(scores.values()) == pytest.approx(1, abs=1e-3)
 
@@ -102,7 +100,7 @@ def test_with_flip_in_its_settings_a_picture_is_answered_as_the_mean_with_its_mi
     Path(metadata_path(flipped)).write_text(json.dumps({**settings, "flip": True}))
     averaged = Classifier(flipped, 1)
     for path in PICTURES[:4]:
-        batch = classifier.prepare(decode_image(path.read_bytes(), classifier.input_size))
+        batch = classifier.prepare(classifier.decode(path.read_bytes()))
         mirror = batch[:, :, ::-1].copy()
         expected = (classifier.scores(batch) + classifier.scores(mirror)) / 2
         assert averaged.scores(batch) == pytest.approx(expected, abs=1e-6)

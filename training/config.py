@@ -1,5 +1,6 @@
 """Training settings in one place; every step of the pipeline reads them from here."""
 
+import json
 import os
 from pathlib import Path
 
@@ -26,6 +27,8 @@ CROP_ASPECT_RANGE = 4 / 3  # the widest training crop over the narrowest: at mos
 EMA_DECAY = 0.995  # an exponential moving average of the weights is what gets exported
 
 MODEL_FILE = ROOT / "clothing_model.tflite"
+# The classes, in the model's output order, as the shipped model's settings file lists them: their one home.
+CLASSES: tuple[str, ...] = tuple(json.loads(MODEL_FILE.with_suffix(".json").read_text())["labels"])
 
 
 def run_dir(seed: int) -> Path:

@@ -25,7 +25,6 @@ from tqdm import tqdm
 
 from clothing.classifier import Classifier, metadata_path, write_metadata
 from clothing.decoding.decode import decode_image
-from clothing.labels import CLASSES
 from clothing.model_input import InputPreparer
 from clothing.reference import reference_path, write_reference
 from conversion import torch_to_tflite
@@ -34,6 +33,7 @@ from conversion.convert import reference_pictures
 from conversion.float16 import float16_recipe
 from conversion.source import ConversionError
 from training import config, data
+from training.config import CLASSES
 from training.model import Ensemble, load_trained_network
 
 SHIPPED_VARIANT = "float16"  # chosen by size, speed and accuracy: see docs/model.md

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clothing.labels import CLASSES
+from training.config import CLASSES
 
 CORRECTIONS = Path(__file__).with_name("label_corrections.csv")
 

@@ -13,9 +13,9 @@ import numpy as np
 from tqdm import tqdm
 
 from clothing.decoding.decode import decode_image
-from clothing.labels import CLASSES
 from clothing.model_input import resize
 from training import config, dataset
+from training.config import CLASSES
 
 
 def list_images(split_dir: Path) -> tuple[list[Path], np.ndarray]:

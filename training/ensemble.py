@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clothing.labels import CLASSES
 from clothing.model_input import InputPreparer
 from training import data
+from training.config import CLASSES
 from training.model import Ensemble, load_trained_network
 from training.train import accuracy, to_tensor
 

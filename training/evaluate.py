@@ -32,10 +32,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from clothing.classifier import metadata_path  # noqa: E402
-from clothing.labels import CLASSES  # noqa: E402
 from clothing.reference import reference_path  # noqa: E402
 from clothing.service import LOW_CONFIDENCE  # noqa: E402
 from training import config, paired  # noqa: E402
+from training.config import CLASSES  # noqa: E402
 from training.data import list_images  # noqa: E402
 
 PICTURE = config.ROOT / "docs" / "confusion_matrix.png"
@@ -45,7 +45,7 @@ PICTURE = config.ROOT / "docs" / "confusion_matrix.png"
 PREDICT = """
 import base64, json, sys
 import lambda_function
-from clothing.labels import CLASSES
+from training.config import CLASSES
 for line in sys.stdin:
     answer = lambda_function.lambda_handler({"image": base64.b64encode(open(line.strip(), "rb").read()).decode()})
     if "error" in answer:

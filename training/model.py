@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from efficientnet_lite_pytorch import EfficientNet
 
-from clothing.labels import CLASSES
+from training.config import CLASSES
 
 
 def pretrained_weights(architecture: str) -> str:

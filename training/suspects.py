@@ -23,9 +23,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from tqdm import tqdm
 
-from clothing.labels import CLASSES
 from clothing.model_input import InputPreparer
 from training import config, data
+from training.config import CLASSES
 from training.model import build
 from training.train import to_tensor
 

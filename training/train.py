@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from clothing.labels import CLASSES
 from clothing.model_input import InputPreparer
 from training import config, corrections, data
+from training.config import CLASSES
 from training.model import build, load_trained_network
 
 

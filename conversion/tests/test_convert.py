@@ -16,9 +16,9 @@ import pytest
 import tensorflow as tf
 
 from clothing.decoding.decode import decode_image
-from clothing.labels import CLASSES
 from clothing.model_input import InputPreparer
 from conversion.agreement import check_agreement
+from conversion.convert import CLASSES
 from conversion.source import ConversionError
 from conversion.tests.serving import PICTURES, ROOT, run_convert, served
 

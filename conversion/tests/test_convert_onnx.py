@@ -23,10 +23,10 @@ import torch
 from onnx import TensorProto, helper
 
 from clothing.decoding.decode import decode_image
-from clothing.labels import CLASSES
 from clothing.model_input import InputPreparer
 from clothing.reference import differences, read_reference, reference_path
 from conversion.agreement import MAX_SCORE_DIFFERENCE
+from conversion.convert import CLASSES
 from conversion.tests.serving import PICTURES, ROOT, run_convert, served
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # the exporters' notes on themselves

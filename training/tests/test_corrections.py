@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from clothing.labels import CLASSES
 from training import corrections
+from training.config import CLASSES
 
 HEADER = "file,label,corrected,reason\n"
 

@@ -12,10 +12,9 @@ import pytest
 import torch
 
 from clothing.classifier import Classifier
-from clothing.decoding.decode import decode_image
-from clothing.labels import CLASSES
 from clothing.reference import differences, read_reference, reference_path
 from training import config, convert, data, ensemble, soup, train
+from training.config import CLASSES
 from training.model import Ensemble
 
 PICTURES = config.ROOT / "tests" / "images"
@@ -68,9 +67,7 @@ def test_pipeline_from_pictures_to_a_checked_tflite_model(work):
     reference = read_reference(reference_path(shipped))  # PyTorch's answers, for a deploy's pre-traffic check
     assert (reference["source"], len(reference["pictures"])) == ("PyTorch", 10)
     for picture in reference["pictures"]:
-        answer = classifier.scores(classifier.prepare(decode_image(base64.b64decode(picture["image"]),
-                                                                   classifier.input_size)))
-        assert differences(picture["scores"], dict(zip(classifier.labels, answer.tolist(), strict=True))) is None
+        assert differences(picture["scores"], classifier.classify_bytes(base64.b64decode(picture["image"]))) is None
 
 
 def test_an_ensemble_of_two_runs_mirrored_too_becomes_one_checked_tflite_model(work):
