@@ -148,7 +148,6 @@ bench: $(VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready ## compare wit
 	$(VENV)/bin/python -m benchmarks.profile
 	$(VENV)/bin/python -m benchmarks.startup
 	$(VENV)/bin/python -m benchmarks.memory
-	$(VENV)/bin/python -m benchmarks.weight_cache
 
 cost: $(VENV)/.ready ## the monthly bill for a memory size, duration and request count, and the same month on Google and Azure (ARGS=--help lists the options)
 	@$(VENV)/bin/python -m deploy.cost $(ARGS)

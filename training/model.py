@@ -42,7 +42,7 @@ class Ensemble(torch.nn.Module):
     """Every picture through several trained networks, optionally mirrored too: the mean of their probabilities.
 
     Runs fine-tuned from the same ImageNet weights make different mistakes, so their mean answer is right more
-    often than either's; averaging their weights instead does not work here (``training.soup``). The mirror
+    often than either's; averaging their weights instead does not work here (``experiments.soup``). The mirror
     image is one more view of the same picture, at the cost of one more pass. Takes and gives what the
     networks do (NCHW pictures), but answers probabilities, not logits.
     """

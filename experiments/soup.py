@@ -1,7 +1,7 @@
 """Average the weights of several training runs into one network: a "model soup".
 
     python -m training.train --seed 7
-    python -m training.soup training/work/seed-42 training/work/seed-7
+    python -m experiments.soup training/work/seed-42 training/work/seed-7
 
 Runs fine-tuned from the same ImageNet weights end in one basin of the loss,
 so the average of their weights is itself a good network, often better than

@@ -1,6 +1,6 @@
 """Would XNNPACK's weight cache shorten the model's start? The function's way against LiteRT's other API.
 
-    python -m benchmarks.weight_cache [--runs 15]
+    python -m experiments.weight_cache [--runs 15]
 
 XNNPACK repacks every weight when a model is loaded (for the shipped model, float16
 weights unpacked to 16.5 MB of float32). LiteRT's ``Interpreter``, which the

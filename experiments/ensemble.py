@@ -1,7 +1,7 @@
 """How much running each picture through several trained networks, or mirrored too, gains on validation.
 
-    python -m training.ensemble training/work/seed-42 training/work/seed-7
-    python -m training.ensemble --input-size 240 training/work/seed-42 training/work/lite1-240
+    python -m experiments.ensemble training/work/seed-42 training/work/seed-7
+    python -m experiments.ensemble --input-size 240 training/work/seed-42 training/work/lite1-240
 
 Prints the validation accuracy of each run alone, each with its mirror image,
 all runs together, and all runs with the mirror image: the candidates for

@@ -1,6 +1,6 @@
 """What horizontal-flip averaging costs: the model's scores for one prepared picture, with and without it.
 
-    python -m benchmarks.flip [--model clothing_model.tflite] [--threads 2] [--runs 100]
+    python -m experiments.flip [--model clothing_model.tflite] [--threads 2] [--runs 100]
 
 Prints the median time of ``Classifier.scores``, which is one invoke without ``"flip": true`` in the model's
 settings and two with it (the picture and its mirror).
