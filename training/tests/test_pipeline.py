@@ -13,7 +13,8 @@ import torch
 
 from clothing.classifier import Classifier
 from clothing.reference import differences, read_reference, reference_path
-from training import config, convert, data, ensemble, soup, train
+from experiments import ensemble, soup
+from training import config, convert, data, train
 from training.config import CLASSES
 from training.model import Ensemble
 
