@@ -46,8 +46,10 @@ def _peak_bytes_per_pixel(mode: str) -> int:
 # run-length BMP decoder collects the pixels in Python.
 _DECODER_COPIES = {"WEBP": 4, "AVIF": 4, "bmp_rle": 3}
 
-# CPU nanoseconds, measured here at the limits and rounded up by a fifth or more.
-NS_PER_PIXEL = {"JPEG": 2, "MPO": 2, "PNG": 15, "GIF": 10, "WEBP": 20, "BMP": 6, "AVIF": 55, "bmp_rle": 180}
+# CPU nanoseconds, measured here at the limits and rounded up by a fifth or more. An interlaced PNG's seven
+# Adam7 passes are filtered and scattered apart, so it costs more a pixel than a plain one.
+NS_PER_PIXEL = {"JPEG": 2, "MPO": 2, "PNG": 15, "PNG interlaced": 24, "GIF": 10, "WEBP": 20, "BMP": 6, "AVIF": 55,
+                "bmp_rle": 180}
 # Entropy decoding, which a dense file pays by the byte; Pillow's run-length BMP decoder is a Python loop.
 NS_PER_FILE_BYTE = {"PNG": 10, "GIF": 10, "WEBP": 60, "AVIF": 60, "bmp_rle": 350}
 NS_PER_JPEG_BYTE = {"sequential": 15, "progressive": 50, "arithmetic": 160}  # entropy decoding
@@ -67,6 +69,8 @@ def decode_cost(img: Image.Image, file_bytes: int, jpeg: JpegLayout | None = Non
     width, height = img.size
     decoder = img.tile[0][0] if img.tile else img.format
     kind = decoder if decoder in NS_PER_PIXEL else img.format
+    if kind == "PNG" and img.info.get("interlace"):
+        kind = "PNG interlaced"
     copies = _DECODER_COPIES.get(decoder, _DECODER_COPIES.get(img.format, 1))
     if full_size:
         per_pixel = _STORAGE_BYTES.get(img.mode, 4) * copies + _FULL_SIZE_EXTRA_BYTES.get(img.mode, 8)
@@ -74,7 +78,7 @@ def decode_cost(img: Image.Image, file_bytes: int, jpeg: JpegLayout | None = Non
         per_pixel = _peak_bytes_per_pixel(img.mode) * copies
     memory = width * height * per_pixel
     nanoseconds = width * height * (NS_PER_PIXEL.get(kind, 20) + (NS_PER_FULL_SIZE_PIXEL if full_size else 0)) \
-        + file_bytes * NS_PER_FILE_BYTE.get(kind, 0)
+        + file_bytes * NS_PER_FILE_BYTE.get(kind.split()[0], 0)
     if jpeg is not None:
         memory += jpeg.coefficient_bytes
         coding = "arithmetic" if jpeg.arithmetic else "progressive" if jpeg.progressive else "sequential"
