@@ -37,7 +37,7 @@ _ARITHMETIC = frozenset(range(0xC9, 0xD0)) - {0xCC}
 _SOS, _EOI, _SOI = 0xDA, 0xD9, 0xD8
 _STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}  # RSTn and TEM carry no length
 # The end of a scan's entropy-coded data: 0xFF then a byte that is neither a stuffed zero, RSTn nor fill.
-# (Without a repeat, the search is a single pass of bytes.find over the file.)
+# (Without a repeat, the regular expression engine scans the bytes in one pass, with no backtracking.)
 _END_OF_ENTROPY_DATA = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
