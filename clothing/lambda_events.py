@@ -10,8 +10,9 @@ A proxy ``GET`` gets the page for people (``clothing/page.py``) instead.
 A catalog batch from Step Functions' Distributed Map, ``{"Items": [{"Key": ...}, ...]}``, gets
 ``{"results": [...]}``, one result per key (``clothing/catalog.py``).
 
-Each answer's metrics are counted under the route it went by (``route_of``): the API's alone feed the API's
-alarms.
+Each answer's metrics are counted under the route it went by: ``api`` for the API's proxy events, ``check`` for
+the pre-traffic check's (``proxy_route``), ``catalog`` for a batch's pictures, ``direct`` for the rest. The API's
+alone feed the API's alarms.
 """
 
 import json
@@ -34,11 +35,11 @@ def handle(event: object, service: Service, remaining_seconds: Callable[[], floa
 
         headers, html = page()
         return {"statusCode": 200, "headers": headers, "body": html}
-    if is_batch_event(event):
+    if not proxy and is_batch_event(event):
         from clothing.catalog import classify_batch  # noqa: PLC0415 - boto3 comes with the first batch
 
         return classify_batch(event, service, remaining_seconds)
-    route = route_of(event)
+    route = proxy_route(event) if proxy else "direct"
     try:
         request = _parse_proxy(event, service.settings.max_image_bytes) if proxy else \
             parse_fields(event, service.settings.max_image_bytes)
@@ -54,8 +55,9 @@ def is_proxy_event(event: object) -> bool:
 
 
 def is_batch_event(event: object) -> bool:
-    """A catalog batch from Step Functions' Distributed Map: ``{"Items": [{"Key": ...}, ...]}`` (clothing.catalog)."""
-    return isinstance(event, dict) and "Items" in event and not is_proxy_event(event)
+    """A direct event that is a catalog batch from Step Functions' Distributed Map: ``{"Items": [{"Key": ...}]}``
+    (clothing.catalog). A proxy event with an ``Items`` field is a request, never a batch."""
+    return isinstance(event, dict) and "Items" in event
 
 
 def http_method(event: dict) -> str | None:
@@ -67,12 +69,8 @@ def http_method(event: dict) -> str | None:
     return method.upper() if isinstance(method, str) else None
 
 
-def route_of(event: object) -> str:
-    """Where an event's answer goes, as its metrics count it: ``api``, ``catalog``, ``check`` or ``direct``."""
-    if is_batch_event(event):
-        return "catalog"
-    if not is_proxy_event(event):
-        return "direct"
+def proxy_route(event: dict) -> str:
+    """Where a proxy event's answer goes, as its metrics count it: the API's, or the pre-traffic check's."""
     context = event.get("requestContext")
     return "check" if isinstance(context, dict) and context.get("stage") == CHECK_STAGE else "api"
 

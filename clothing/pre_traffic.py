@@ -32,7 +32,7 @@ class NotAnswered(Exception):
 def events(picture: dict) -> dict[str, dict]:
     """One picture as each caller sends it: directly, and as API Gateway's REST proxy does, with the picture's
     bytes as the body and in JSON. The proxy events name the check's own stage, so their answers are counted
-    apart from the API's (clothing.lambda_events.route_of)."""
+    apart from the API's (clothing.lambda_events.proxy_route)."""
     context = {"stage": CHECK_STAGE, "httpMethod": "POST", "path": "/predict", "requestId": "pre-traffic-check"}
     proxy = {"httpMethod": "POST", "path": "/predict", "resource": "/predict", "requestContext": context}
     return {

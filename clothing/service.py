@@ -85,7 +85,7 @@ class Service:
 
         ``remaining_seconds`` is the platform's own deadline where it tells one (Lambda does): the download is
         cut short to leave time for the rest, and a decode that would outlast it is refused or stopped.
-        ``route`` is where the answer goes (``clothing.lambda_events.route_of``): its metrics count under it.
+        ``route`` is where the answer goes (``clothing.lambda_events``): its metrics count under it.
         """
         started = time.perf_counter()
         try:

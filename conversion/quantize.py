@@ -16,7 +16,7 @@ import contextlib
 import io
 import itertools
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -138,8 +138,7 @@ def int8_recipe():
     return manager.get_quantization_recipe()
 
 
-def to_int8(float_flatbuffer: bytes, inputs: Iterable[np.ndarray], scratch: Path,
-            progress: Callable[[str], None] = lambda _: None) -> bytes:
+def to_int8(float_flatbuffer: bytes, inputs: Iterable[np.ndarray], scratch: Path) -> bytes:
     """The full-integer model, calibrated on ``inputs`` (prepared pictures, (1, size, size, 3) each)."""
     from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
     from ai_edge_quantizer import quantizer  # noqa: PLC0415
@@ -153,7 +152,6 @@ def to_int8(float_flatbuffer: bytes, inputs: Iterable[np.ndarray], scratch: Path
     [input_name] = names["inputs"]
     quantizing = quantizer.Quantizer(str(float_file))
     quantizing.load_quantization_recipe(int8_recipe())
-    progress("calibrating")
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # its report
         ranges = quantizing.calibrate({signature: [{input_name: batch} for batch in inputs]})
         return quantizing.quantize(ranges, enable_progress_bar=False).quantized_model

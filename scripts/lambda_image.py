@@ -45,15 +45,12 @@ def build_task_root(image: Image, task_root: Path) -> Path:
     shutil.rmtree(task_root, ignore_errors=True)
     task_root.mkdir(parents=True)
     for copy in image.copies:
-        files = [copy.source] if copy.source.is_file() else sorted(
-            path for path in copy.source.rglob("*") if path.is_file())
+        files = [copy.source] if copy.source.is_file() else sorted(p for p in copy.source.rglob("*") if p.is_file())
         for source in files:
-            if source.relative_to(image.folder).as_posix() not in image.sent:
-                continue
-            target = task_root / copy.destination / source.relative_to(copy.source) if source != copy.source \
-                else task_root / copy.destination
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+            if source.relative_to(image.folder).as_posix() in image.sent:
+                target = task_root / copy.destination / source.relative_to(copy.source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
     compileall.compile_dir(task_root, quiet=1)
     return task_root
 

@@ -37,13 +37,11 @@ def quantize(model: Path, out: Path, training_dir: Path) -> str:
     with tempfile.TemporaryDirectory() as scratch:
         out.write_bytes(to_int8(model.read_bytes(), inputs, Path(scratch)))
     Path(metadata_path(out)).write_text(Path(metadata_path(model)).read_text())
-    quantized = Classifier(out, threads=2)
-    checked = check_pictures(None)
-    said = check_quantized(np.stack([float_model.scores(float_model.prepare(float_model.decode(p.read_bytes())))
-                                     for p in checked]),
-                           np.stack([quantized.scores(quantized.prepare(quantized.decode(p.read_bytes())))
-                                     for p in checked]))
-    kept = reference_pictures(checked, quantized.input_size)
+    quantized = Classifier(out, threads=2)  # the same settings file: the same decode and preparation
+    checked = [float_model.prepare(float_model.decode(p.read_bytes())) for p in check_pictures(None)]
+    said = check_quantized(np.stack([float_model.scores(batch) for batch in checked]),
+                           np.stack([quantized.scores(batch) for batch in checked]))
+    kept = reference_pictures(check_pictures(None), quantized.input_size)
     write_reference(out, kept, [quantized.classify_bytes(data) for data in kept.values()],
                     "this int8 TF-Lite file as served")
     return said

@@ -51,7 +51,7 @@ _DECODER_COPIES = {"WEBP": 4, "AVIF": 4, "bmp_rle": 3}
 NS_PER_PIXEL = {"JPEG": 2, "MPO": 2, "PNG": 15, "PNG interlaced": 24, "GIF": 10, "WEBP": 20, "BMP": 6, "AVIF": 55,
                 "bmp_rle": 180}
 # Entropy decoding, which a dense file pays by the byte; Pillow's run-length BMP decoder is a Python loop.
-NS_PER_FILE_BYTE = {"PNG": 10, "GIF": 10, "WEBP": 60, "AVIF": 60, "bmp_rle": 350}
+NS_PER_FILE_BYTE = {"PNG": 10, "PNG interlaced": 10, "GIF": 10, "WEBP": 60, "AVIF": 60, "bmp_rle": 350}
 NS_PER_JPEG_BYTE = {"sequential": 15, "progressive": 50, "arithmetic": 160}  # entropy decoding
 NS_PER_BLOCK_VISIT = 55  # one scan over one 8x8 block: libjpeg decodes its (perhaps empty) share of the scan
 NS_PER_BLOCK_OUTPUT = {False: 60, True: 500}  # a multi-scan JPEG's last pass, over every block; True: smoothed
@@ -78,7 +78,7 @@ def decode_cost(img: Image.Image, file_bytes: int, jpeg: JpegLayout | None = Non
         per_pixel = _peak_bytes_per_pixel(img.mode) * copies
     memory = width * height * per_pixel
     nanoseconds = width * height * (NS_PER_PIXEL.get(kind, 20) + (NS_PER_FULL_SIZE_PIXEL if full_size else 0)) \
-        + file_bytes * NS_PER_FILE_BYTE.get(kind.split()[0], 0)
+        + file_bytes * NS_PER_FILE_BYTE.get(kind, 0)
     if jpeg is not None:
         memory += jpeg.coefficient_bytes
         coding = "arithmetic" if jpeg.arithmetic else "progressive" if jpeg.progressive else "sequential"
