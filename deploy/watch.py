@@ -6,7 +6,7 @@ alarms.
     make watch ARGS="--hours 24 --stack other"
 
 The figures are the metrics each answer's log line carries (clothing/logs.py) and Lambda's own; an alarm in
-ALARM during a gradual rollout is what stops it and rolls it back (docs/deploy.md).
+ALARM during a gradual rollout is what stops it and rolls it back (docs/rollout.md).
 """
 
 import argparse

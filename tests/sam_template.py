@@ -21,6 +21,7 @@ class NoManagedPolicies:
         return {}
 
 
+ARTIFACTS_BUCKET = "aws-sam-cli-managed-default-samclisourcebucket"
 IMAGE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/clothing-classifier:1"
 
 
@@ -31,6 +32,9 @@ def deployed_resources(parameters: dict[str, str], image_uri: str = IMAGE_URI, t
     for resource in sam_template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["ImageUri"] = image_uri  # as sam deploy sets it
+        if resource["Type"] == "AWS::Serverless::StateMachine":  # sam deploy uploads the file and names it
+            resource["Properties"]["DefinitionUri"] = {"Bucket": ARTIFACTS_BUCKET,
+                                                       "Key": resource["Properties"]["DefinitionUri"]}
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     resolved = transform(sam_template, parameters, NoManagedPolicies())
     values = {name: parameters.get(name, spec.get("Default")) for name, spec in resolved["Parameters"].items()}
@@ -98,15 +102,15 @@ def substituted(text: str, values: dict) -> str:
     return re.sub(r"\$\{([^}!]+)\}", lambda match: str(values[match.group(1)]), text)
 
 
-def catalog_definition(parameters: dict[str, str], template: dict) -> dict:
-    """The catalog's state machine as Step Functions would receive it, for these parameter values."""
-    resources = deployed_resources(parameters)
-    values = {name: parameters.get(name, spec.get("Default")) for name, spec in template["Parameters"].items()}
-    values |= {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
-               "AWS::StackName": "clothing",
-               "ClassifierFunctionAliaslive": "arn:aws:lambda:us-east-1:123456789012:function:clothing-classifier:live"}
-    return json.loads(substituted(resources["CatalogStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"],
-                                  values))
+def catalog_definition(parameters: dict[str, str]) -> dict:
+    """The catalog's state machine as Step Functions would receive it, for these parameter values: the file that
+    DefinitionUri names, with DefinitionSubstitutions' values put in as CloudFormation puts them."""
+    machine = deployed_resources(parameters)["CatalogStateMachine"]["Properties"]
+    names = {"AWS::Partition": "aws",
+             "ClassifierFunctionAliaslive": "arn:aws:lambda:us-east-1:123456789012:function:clothing-classifier:live"}
+    substitutions = {key: names[value["Ref"]] if isinstance(value, dict) else value
+                     for key, value in machine["DefinitionSubstitutions"].items()}
+    return json.loads(substituted((ROOT / machine["DefinitionS3Location"]["Key"]).read_text(), substitutions))
 
 
 def statements(role: dict) -> list[dict]:

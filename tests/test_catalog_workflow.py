@@ -2,6 +2,7 @@
 them either way, so each rule is modelled here from AWS's page, cited where it is checked."""
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -23,7 +24,7 @@ def template() -> dict:
 
 @pytest.fixture(scope="module")
 def retriers(template) -> list[dict]:
-    definition = catalog_definition({"CatalogBucket": CATALOG_BUCKET}, template)
+    definition = catalog_definition({"CatalogBucket": CATALOG_BUCKET})
     return definition["States"]["ClassifyCatalog"]["ItemProcessor"]["States"]["ClassifyBatch"]["Retry"]
 
 
@@ -88,15 +89,28 @@ def test_the_catalog_exists_only_when_a_bucket_is_given():
     assert without["ClassifierFunctionRole"]["Properties"]["Policies"] == [{"Ref": "AWS::NoValue"}]
 
 
+def settings(definition: dict) -> dict:
+    """The Settings state's output: each States.StringToJson('<number>') evaluated as Step Functions does."""
+    parameters = definition["States"]["Settings"]["Parameters"]
+    intrinsic = re.compile(r"States\.StringToJson\('([^']*)'\)")
+    return {key.removesuffix(".$"): json.loads(intrinsic.fullmatch(value).group(1))
+            for key, value in parameters.items()}
+
+
+def read_path(state_input: dict, path: str):
+    assert path.startswith("$."), path
+    return state_input[path.removeprefix("$.")]
+
+
 @pytest.mark.process
 @pytest.mark.parametrize("parameters", [
     {}, {"CatalogBatchSize": "1", "CatalogConcurrency": "1", "CatalogToleratedFailurePercentage": "0"},
     {"CatalogBatchSize": "100", "CatalogConcurrency": "10000", "CatalogToleratedFailurePercentage": "100",
      "CatalogInputPrefix": "photos/2026/", "CatalogResultsPrefix": "labels/"}])
-def test_the_catalog_definition_is_valid_amazon_states_language(tmp_path, template, parameters):
-    definition = catalog_definition({"CatalogBucket": CATALOG_BUCKET, **parameters}, template)
+def test_the_catalog_definition_is_valid_amazon_states_language(tmp_path, parameters):
+    definition = catalog_definition({"CatalogBucket": CATALOG_BUCKET, **parameters})
+    assert definition["StartAt"] == "Settings" and definition["States"]["Settings"]["Next"] == "ClassifyCatalog"
     catalog = definition["States"]["ClassifyCatalog"]
-    assert catalog["ItemBatcher"]["MaxItemsPerBatch"] == int(parameters.get("CatalogBatchSize", 20))
     assert catalog["ItemReader"]["Parameters"] == {"Bucket": CATALOG_BUCKET,
                                                    "Prefix": parameters.get("CatalogInputPrefix", "catalog/")}
     path = tmp_path / "catalog.asl.json"
@@ -105,15 +119,30 @@ def test_the_catalog_definition_is_valid_amazon_states_language(tmp_path, templa
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.process
-def test_asl_validator_refuses_a_definition_with_a_quoted_number(tmp_path, template):
-    """What DefinitionSubstitutions would have made of the numbers: the validator must tell."""
-    definition = catalog_definition({"CatalogBucket": CATALOG_BUCKET}, template)
-    definition["States"]["ClassifyCatalog"]["MaxConcurrency"] = "10"
-    path = tmp_path / "catalog.asl.json"
-    path.write_text(json.dumps(definition))
-    result = subprocess.run([str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, text=True)
-    assert result.returncode != 0 and "MaxConcurrency" in result.stdout + result.stderr
+@pytest.mark.parametrize("parameters", [
+    {}, {"CatalogBatchSize": "1", "CatalogConcurrency": "1", "CatalogToleratedFailurePercentage": "0"},
+    {"CatalogBatchSize": "100", "CatalogConcurrency": "10000", "CatalogToleratedFailurePercentage": "100"}])
+def test_the_map_reads_the_template_numbers_as_numbers(parameters):
+    """DefinitionSubstitutions puts a value in as a string, and MaxItemsPerBatchPath, MaxConcurrencyPath and
+    ToleratedFailurePercentagePath must name a number in the state's input
+    (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html): the Settings state turns
+    each back into one."""
+    definition = catalog_definition({"CatalogBucket": CATALOG_BUCKET, **parameters})
+    state_input, catalog = settings(definition), definition["States"]["ClassifyCatalog"]
+    read = {"CatalogBatchSize": read_path(state_input, catalog["ItemBatcher"]["MaxItemsPerBatchPath"]),
+            "CatalogConcurrency": read_path(state_input, catalog["MaxConcurrencyPath"]),
+            "CatalogToleratedFailurePercentage": read_path(state_input, catalog["ToleratedFailurePercentagePath"])}
+    for name, value in read.items():
+        assert type(value) is int and value == int(parameters.get(name, PARAMETERS[name]["Default"])), name
+
+
+def test_every_placeholder_of_the_definition_file_has_a_substitution_and_every_substitution_a_use():
+    """CloudFormation leaves a ``${Name}`` with no substitution in the definition as it is, and Step Functions
+    then fails at run time; a substitution nothing uses is a name a maintainer must remember for nothing."""
+    machine = yaml_parse(TEMPLATE.read_text())["Resources"]["CatalogStateMachine"]["Properties"]
+    text = (ROOT / machine["DefinitionUri"]).read_text()
+    json.loads(text)  # the file is JSON as it is, as the Step Functions console and asl-validator read it
+    assert set(re.findall(r"\$\{([^}]+)\}", text)) == set(machine["DefinitionSubstitutions"])
 
 
 def test_the_catalogs_largest_batch_is_what_the_function_takes():

@@ -75,8 +75,8 @@ def test_snapstarts_month_worked_by_hand():
 
 
 @pytest.mark.process
-def test_the_deploy_pages_snapstart_table_is_what_make_cost_prints():
-    page = (ROOT / "docs" / "deploy.md").read_text()
+def test_the_cost_pages_snapstart_table_is_what_make_cost_prints():
+    page = (ROOT / "docs" / "cost.md").read_text()
     printed = subprocess.run([sys.executable, "-m", "deploy.cost", "--memory", "1769", "--duration-ms", "25",
                               "--cold-starts", "20000"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     table = printed[printed.index("Graviton and SnapStart"):printed.index("\n\nThe template's monitoring")]
@@ -201,8 +201,8 @@ def test_the_monitoring_bill_worked_by_hand():
 
 
 @pytest.mark.process
-def test_the_deploy_pages_monitoring_table_is_what_make_cost_prints():
-    page = (ROOT / "docs" / "deploy.md").read_text()
+def test_the_cost_pages_monitoring_table_is_what_make_cost_prints():
+    page = (ROOT / "docs" / "cost.md").read_text()
     printed = subprocess.run([sys.executable, "-m", "deploy.cost", "--requests", "1000000"], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout
     table = printed[printed.index("The template's monitoring"):printed.index("\n\nThe same")]

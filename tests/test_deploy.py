@@ -2,6 +2,7 @@
 and function are wired to the published alias, and its API event reaches the handler. The catalog's part is in
 tests/test_catalog_workflow.py, make deploy's checks in tests/test_preflight.py."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ from tests.sam_template import (
     CATALOG_BUCKET,
     TEMPLATE,
     allowed_parameter_values,
+    catalog_definition,
     deployed_resources,
     references,
     statements,
@@ -77,8 +79,9 @@ def test_architecture_and_snapstart_with_the_api_and_the_catalog_on_the_publishe
         assert f"functions/${{{alias}}}/invocations" in method["Integration"]["Uri"]["Fn::Sub"]
     permissions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
     assert permissions and all(p["FunctionName"] == {"Ref": alias} for p in permissions)
-    assert f'"FunctionName": "${{{alias}}}"' in \
-        resources["CatalogStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"]
+    assert resources["CatalogStateMachine"]["Properties"]["DefinitionSubstitutions"]["Function"] == {"Ref": alias}
+    assert catalog_definition({"CatalogBucket": CATALOG_BUCKET})["States"]["ClassifyCatalog"]["ItemProcessor"][
+        "States"]["ClassifyBatch"]["Parameters"]["FunctionName"].endswith(":live")
     invoke = [s for s in statements(resources["CatalogRole"]) if s["Action"] == "lambda:InvokeFunction"]
     assert invoke == [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Ref": alias}}]
 
@@ -136,6 +139,27 @@ def test_changing_require_api_key_redeploys_the_stage():
     deployments = [{name for name, r in deployed_resources({"RequireApiKey": value}).items()
                     if r["Type"] == "AWS::ApiGateway::Deployment"} for value in ("true", "false")]
     assert len(deployments[0]) == len(deployments[1]) == 1 and deployments[0] != deployments[1]
+
+
+# What the API's deployments snapshot, as the template last numbered them (template.yaml's KeyedDeployment<N>):
+# CloudFormation makes a new deployment only for a new logical id, so a change to these must come with new names.
+API_DEPLOYED = {3: "b2a30e35669c84c0"}
+
+
+def test_a_change_to_the_api_comes_with_new_deployment_names(template):
+    """Without new names an existing stack's stage keeps serving the old methods, with no error anywhere
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-apigateway-deployment.html)."""
+    api = {name: resource for name, resource in template["Resources"].items()
+           if resource["Type"] in ("AWS::ApiGateway::RestApi", "AWS::ApiGateway::Resource", "AWS::ApiGateway::Method")}
+    fingerprint = hashlib.sha256(json.dumps(api, sort_keys=True).encode()).hexdigest()[:16]
+    numbers = {int(name.removeprefix(prefix)) for name in template["Resources"]
+               for prefix in ("KeyedDeployment", "OpenDeployment") if name.startswith(prefix)}
+    assert len(numbers) == 1, f"KeyedDeployment and OpenDeployment must share one number, not {sorted(numbers)}"
+    [number] = numbers
+    assert API_DEPLOYED.get(number) == fingerprint, (
+        f"the API's methods changed since KeyedDeployment{number}: rename KeyedDeployment{number} and "
+        f"OpenDeployment{number} (and ApiStage's references) to {number + 1}, and set API_DEPLOYED = "
+        f"{{{number + 1}: {fingerprint!r}}} in this file")
 
 
 def test_the_templates_api_event_gets_a_200_from_the_handler(template, image_server):

@@ -1,6 +1,9 @@
 """The project's documents: generated reports are the same files on every machine."""
 
 import re
+import subprocess
+
+import pytest
 
 from clothing.settings import DEFAULTS, ENVIRONMENT_VARIABLES
 from tests.conftest import ROOT
@@ -41,7 +44,14 @@ def test_every_relative_link_and_anchor_in_the_documents_resolves():
 
 
 def test_the_readme_stays_a_page_a_newcomer_reads_in_five_minutes():
-    assert len((ROOT / "README.md").read_text().splitlines()) <= 200
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 120
+
+
+def test_every_docs_page_is_one_subject_a_reader_gets_through():
+    """At most 150 lines besides its tables' rows: a longer page is split by subject."""
+    long = {page.name: count for page in (ROOT / "docs").glob("*.md")
+            if (count := sum(not line.startswith("|") for line in page.read_text().splitlines())) > 150}
+    assert not long, long
 
 
 def test_the_settings_table_gives_every_setting_with_the_codes_default():
@@ -54,3 +64,30 @@ def test_the_settings_table_gives_every_setting_with_the_codes_default():
             continue  # a path on this machine (the table says where); the memory size Lambda itself gives
         written = ",".join(map(str, default)) if isinstance(default, tuple) else str(default).lower() or "none"
         assert rows[field.upper()].lower() in (written, written.removesuffix(".0")), field
+
+
+def layout_map() -> list[str]:
+    """docs/development.md's layout block: each line's first path, the indented ones under their folder."""
+    block = (ROOT / "docs" / "development.md").read_text().split("## Layout", 1)[1].split("```")[1]
+    paths, folders = [], {}
+    for line in block.splitlines():
+        if not line.strip() or line.startswith(" " * 8):  # a description's second line
+            continue
+        depth = (len(line) - len(line.lstrip())) // 2
+        first = line.split()[0].rstrip(",")
+        path = f"{folders[depth - 1]}/{first}" if depth else first
+        folders[depth] = path.rstrip("/")
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.process  # asks git what is tracked
+def test_the_layout_map_names_only_what_exists_and_every_folder_and_module_at_the_top():
+    paths = layout_map()
+    missing = [path for path in paths if not list(ROOT.glob(path.rstrip("/")))]
+    assert not missing, f"docs/development.md's layout names what is not there: {missing}"
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    top = {name.split("/")[0] + ("/" if "/" in name else "") for name in tracked}
+    wanted = {name for name in top if name.endswith("/") or name.endswith((".py", ".yaml"))} - {".ci/"}
+    named = {path.split("/")[0] + ("/" if "/" in path else "") for path in paths}
+    assert not wanted - named, f"docs/development.md's layout leaves out {sorted(wanted - named)}"

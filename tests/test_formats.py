@@ -38,7 +38,7 @@ def test_the_makefile_runs_each_format_where_the_table_says(model, environment):
 
 
 def test_a_new_format_is_one_module_and_one_row(tmp_path, monkeypatch):
-    """The worked example of docs/models.md: a NumPy ``.npz`` of a linear classifier's weights."""
+    """The worked example of docs/formats.md: a NumPy ``.npz`` of a linear classifier's weights."""
     (tmp_path / "npz_source.py").write_text(textwrap.dedent('''
         import numpy as np
         from conversion.source import Source

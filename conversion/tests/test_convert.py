@@ -20,7 +20,7 @@ from clothing.model_input import InputPreparer
 from conversion.agreement import check_agreement
 from conversion.convert import CLASSES
 from conversion.source import ConversionError
-from conversion.tests.serving import PICTURES, ROOT, run_convert, served
+from conversion.tests.serving import PICTURES, ROOT, inspected, run_commands, run_convert, served
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # TensorFlow's and Keras's own
               pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -230,7 +230,7 @@ def colour_ops(folder):
     tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
 
 
-@pytest.mark.parametrize(("make", "name", "arguments", "message"), [
+REFUSALS = [
     (None, "missing.h5", [], "no such file or folder"),
     ("picture", "hat.jpg", [], "not a model this converter reads; give a .h5 or .keras file, a SavedModel folder"),
     ("text", "notes.h5", [], "not a model Keras can read"),
@@ -245,10 +245,11 @@ def colour_ops(folder):
     (regressor, "price.keras", ["--labels", "cheap,dear"], "not a binary classifier's logit"),
     (newer_keras_file, "future.keras", [], "saved by Keras 9.1.0, newer than this converter's Keras"),
     (colour_ops, "colours", ["--labels", "a,b,c"], "not TF-Lite built-ins: RGBToHSV"),
-])
-def test_what_cannot_be_served_is_refused_in_one_line_and_nothing_is_replaced(tmp_path, make, name, arguments,
-                                                                              message):
-    path = tmp_path / name
+]
+
+
+def refused_model(path, make) -> None:
+    """The model file of a refusal case, as ``make`` says to build it."""
     if make == "picture":
         path.write_bytes(PICTURES[0].read_bytes())
     elif make == "text":
@@ -261,16 +262,32 @@ def test_what_cannot_be_served_is_refused_in_one_line_and_nothing_is_replaced(tm
         small_network(32, 1, "sigmoid").save(path)
     elif make is not None:
         make(path)
-    out = tmp_path / "clothing_model.tflite"
-    out.write_bytes(b"the model served until now")
-    (tmp_path / "clothing_model.json").write_text("{}")
-    result = run_convert(path, "--out", out, *arguments)
+
+
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory) -> list[tuple]:
+    """Each case's folder and the command's result, the command run once a case in one fresh process."""
+    folders, runs = [], []
+    for make, name, arguments, _ in REFUSALS:
+        folder = tmp_path_factory.mktemp("refused")
+        refused_model(folder / name, make)
+        (folder / "clothing_model.tflite").write_bytes(b"the model served until now")
+        (folder / "clothing_model.json").write_text("{}")
+        folders.append(folder)
+        runs.append([folder / name, "--out", folder / "clothing_model.tflite", *arguments])
+    return list(zip(folders, run_commands(runs), strict=True))
+
+
+@pytest.mark.parametrize("case", range(len(REFUSALS)), ids=[name for _, name, _, _ in REFUSALS])
+def test_what_cannot_be_served_is_refused_in_one_line_and_nothing_is_replaced(refusals, case):
+    folder, result = refusals[case]
+    message = REFUSALS[case][3]
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 1 and last.startswith("convert: ") and message in last, result.stderr
     assert "Traceback" not in result.stderr
-    assert out.read_bytes() == b"the model served until now"
-    assert (tmp_path / "clothing_model.json").read_text() == "{}"
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".convert")) == []
+    assert (folder / "clothing_model.tflite").read_bytes() == b"the model served until now"
+    assert (folder / "clothing_model.json").read_text() == "{}"
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".convert")) == []
 
 
 def file_reading_saved_model(folder, marker):
@@ -308,18 +325,23 @@ def file_writing_initializer(folder, marker):
     tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
 
 
-@pytest.mark.parametrize(("make", "operation"), [(file_reading_saved_model, "ReadFile"),
-                                                  (file_writing_initializer, "WriteFile")])
-def test_a_saved_model_whose_graphs_touch_files_is_refused_before_tensorflow_loads_it(tmp_path, make, operation):
+HOSTILE_SAVED_MODELS = {"ReadFile": file_reading_saved_model, "WriteFile": file_writing_initializer}
+
+
+@pytest.mark.parametrize("module", ["conversion.inspect_model", "conversion.convert"])
+def test_a_saved_model_whose_graphs_touch_files_is_refused_before_tensorflow_loads_it(tmp_path, module):
     """Read from saved_model.pb as data: neither make inspect nor make convert runs any of it."""
-    folder, marker, out = tmp_path / "hostile", tmp_path / "marker", tmp_path / "out" / "model.tflite"
-    make(folder, marker)
-    for module, arguments in (("conversion.inspect_model", []), ("conversion.convert", ["--out", out])):
-        result = run_convert(folder, *arguments, module=module)
-        last = result.stderr.strip().splitlines()[-1]  # after TensorFlow's own start-up lines, if any
+    runs, cases = [], []
+    for operation, make in HOSTILE_SAVED_MODELS.items():
+        folder, marker, out = tmp_path / operation, tmp_path / f"{operation}.marker", tmp_path / operation / "out"
+        make(folder, marker)
+        runs.append([folder, *(["--out", out / "model.tflite"] if module == "conversion.convert" else [])])
+        cases.append((operation, marker, out))
+    for (operation, marker, out), result in zip(cases, run_commands(runs, module), strict=True):
+        last = result.stderr.strip().splitlines()[-1]
         assert result.returncode == 1 and f"holds the operation {operation}" in last, result.stderr
         assert last.startswith(("convert: ", "inspect: ")) and "Traceback" not in result.stderr
-    assert not marker.exists() and not out.parent.exists()
+        assert not marker.exists() and not out.exists()
 
 
 def test_the_hostile_saved_models_do_run_code_when_tensorflow_loads_and_calls_them(tmp_path):
@@ -343,28 +365,20 @@ def test_the_agreement_check_refuses_another_answer_or_distant_scores():
     assert check_agreement(unclear, unclear[:, [1, 0, 2]], "Keras") == pytest.approx(0.01)
 
 
-def inspected(path) -> dict[str, str]:
-    result = run_convert(path, module="conversion.inspect_model")
-    assert result.returncode == 0, result.stderr
-    return dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
-
-
 def test_inspect_tells_each_keras_model_field_by_field(logits_h5, tmp_path):
     path, _ = logits_h5
-    fields = inspected(path)
+    binary, five = tmp_path / "binary.keras", tmp_path / "five.keras"
+    small_network(48, 1, "sigmoid").save(binary)
+    small_network(None, 5, "softmax").save(five)
+    fields, binary_fields, five_fields = inspected(path, binary, five)
     assert fields["model"] == "logits.h5"
     assert fields["format"] == f"Keras .h5, saved by Keras {keras.__version__} (read by Keras {keras.__version__})"
     assert fields["size"] == f"{path.stat().st_size / 1e3:.0f} KB"
     assert re.fullmatch(r"\w+, float32, \(batch, 64, 64, 3\): channels last, 64x64 pictures", fields["input"])
     assert re.fullmatch(r"\w+, float32, \(batch, 10\): 10 logits \(the graph ends in Dense\)", fields["output"])
-    binary = tmp_path / "binary.keras"
-    small_network(48, 1, "sigmoid").save(binary)
-    assert inspected(binary)["output"].endswith("(batch, 1): one sigmoid (the graph ends in sigmoid)")
-    five = tmp_path / "five.keras"
-    small_network(None, 5, "softmax").save(five)
-    fields = inspected(five)
-    assert fields["input"].endswith("(batch, any, any, 3): channels last, pictures of any size")
-    assert fields["output"].endswith("(batch, 5): 5 probabilities (the graph ends in softmax)")
+    assert binary_fields["output"].endswith("(batch, 1): one sigmoid (the graph ends in sigmoid)")
+    assert five_fields["input"].endswith("(batch, any, any, 3): channels last, pictures of any size")
+    assert five_fields["output"].endswith("(batch, 5): 5 probabilities (the graph ends in softmax)")
 
 
 def test_inspect_refuses_in_one_line(tmp_path):

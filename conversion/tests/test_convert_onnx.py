@@ -27,7 +27,7 @@ from clothing.model_input import InputPreparer
 from clothing.reference import differences, read_reference, reference_path
 from conversion.agreement import MAX_SCORE_DIFFERENCE
 from conversion.convert import CLASSES
-from conversion.tests.serving import PICTURES, ROOT, run_convert, served
+from conversion.tests.serving import PICTURES, ROOT, inspected, run_convert, served
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # the exporters' notes on themselves
               pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -365,15 +365,9 @@ def test_what_cannot_be_served_is_refused_in_one_line_and_nothing_is_written(tmp
     assert not out.exists() and not Path(reference_path(out)).exists()
 
 
-def inspected(path, python: str | None = None) -> dict[str, str]:
-    result = run_convert(path, module="conversion.inspect_model", python=python)
-    assert result.returncode == 0, result.stderr
-    return dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
-
-
 def test_inspect_tells_the_homework_model_field_by_field(tmp_path):
     path = homework_model(tmp_path)
-    fields = inspected(path)
+    [fields] = inspected(path)
     assert fields["model"] == "hair_classifier_v1.onnx"
     assert re.fullmatch(r"ONNX, opset (18|19|20|21), IR version \d+, written by pytorch 2\.13\.\d+\S*",
                         fields["format"])
@@ -392,12 +386,12 @@ def test_inspect_tells_the_homework_model_field_by_field(tmp_path):
 
 def test_inspect_tells_a_sigmoid_a_softmax_and_a_pt2(tmp_path):
     sigmoid = save_onnx(Unseen(outputs=1, sigmoid=True), 64, tmp_path / "s.onnx", dynamo=False)
-    assert inspected(sigmoid)["output"] == "scores, float32, (batch, 1): one sigmoid (the graph ends in Sigmoid)"
+    assert inspected(sigmoid)[0]["output"] == "scores, float32, (batch, 1): one sigmoid (the graph ends in Sigmoid)"
     channels_last_model(tmp_path / "last.onnx")
-    fields = inspected(tmp_path / "last.onnx")
+    [fields] = inspected(tmp_path / "last.onnx")
     assert fields["input"] == "image, float32, (1, 48, 48, 3): channels last, 48x48 pictures"
     assert fields["output"] == "scores, float32, (1, 10): 10 logits (the graph ends in MatMul)"
-    pt2 = inspected(save_pt2(Unseen(), 96, tmp_path / "u.pt2"), python=sys.executable)
+    [pt2] = inspected(save_pt2(Unseen(), 96, tmp_path / "u.pt2"), python=sys.executable)
     assert pt2["format"] == f"PyTorch exported program (.pt2), read by torch {torch.__version__}"
     assert pt2["input"] == "images, float32, (1, 3, 96, 96): channels first, 96x96 pictures"
     assert pt2["output"].endswith("(1, 10): 10 logits (the graph ends in linear)")

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from clothing.decoding.decode import decode_image
 from clothing.model_input import InputPreparer
-from conversion.tests.serving import PICTURES, run_convert, served
+from conversion.tests.serving import PICTURES, inspected, run_commands, run_convert, served
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -55,12 +55,6 @@ def rescaling_inside(tmp_path_factory):
     return path, model
 
 
-def inspected(path) -> dict[str, str]:
-    result = run_convert(path, module="conversion.inspect_model")
-    assert result.returncode == 0, result.stderr
-    return dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
-
-
 def assert_served_as_keras(out, model, scaling: str, labels=LABELS):
     got, expected = served_answers(out, labels), keras_answers(model, scaling)
     np.testing.assert_allclose(got, expected, atol=0.02)
@@ -69,7 +63,7 @@ def assert_served_as_keras(out, model, scaling: str, labels=LABELS):
 
 def test_rescaling_inside_is_found_named_and_served_as_keras_answers_raw_pixels(rescaling_inside, tmp_path):
     path, model = rescaling_inside
-    fields = inspected(path)
+    [fields] = inspected(path)
     assert fields["scaling"] == ("the graph scales its own input first (Rescaling(scale=0.003922, offset=0)): "
                                  "make convert takes --scaling raw")
     out = tmp_path / "model.tflite"
@@ -81,23 +75,23 @@ def test_rescaling_inside_is_found_named_and_served_as_keras_answers_raw_pixels(
 
 def test_a_nested_model_ending_in_softmax_is_read_through_and_gets_no_second_softmax(rescaling_inside, tmp_path):
     path, _ = rescaling_inside
-    assert inspected(path)["output"].endswith("(batch, 4): 4 probabilities (the graph ends in softmax)")
+    assert inspected(path)[0]["output"].endswith("(batch, 4): 4 probabilities (the graph ends in softmax)")
     out = tmp_path / "model.tflite"
     result = run_convert(path, "--out", out, "--labels", ",".join(LABELS))
     assert result.returncode == 0 and "softmax added" not in result.stdout
 
 
-@pytest.mark.parametrize("wrong", ["xception", "unit", "torch"])
-def test_a_scaling_that_does_not_fit_the_models_own_layer_is_refused_in_one_line(rescaling_inside, tmp_path,
-                                                                                  wrong):
+def test_a_scaling_that_does_not_fit_the_models_own_layer_is_refused_in_one_line(rescaling_inside, tmp_path):
     path, _ = rescaling_inside
-    out = tmp_path / "model.tflite"
-    result = run_convert(path, "--out", out, "--labels", ",".join(LABELS), "--scaling", wrong)
-    assert result.returncode == 1
-    [line] = [line for line in result.stderr.splitlines() if line.startswith("convert: ")]
-    assert line.startswith(f"convert: --scaling {wrong} does not fit the model's own Rescaling(scale=0.003922, ")
-    assert line.endswith("pass --scaling raw; nothing was written")
-    assert not out.exists()
+    wrongs = ["xception", "unit", "torch"]
+    runs = [[path, "--out", tmp_path / wrong / "model.tflite", "--labels", ",".join(LABELS), "--scaling", wrong]
+            for wrong in wrongs]
+    for wrong, result in zip(wrongs, run_commands(runs), strict=True):
+        assert result.returncode == 1
+        [line] = [line for line in result.stderr.splitlines() if line.startswith("convert: ")]
+        assert line.startswith(f"convert: --scaling {wrong} does not fit the model's own Rescaling(scale=0.003922, ")
+        assert line.endswith("pass --scaling raw; nothing was written")
+        assert not (tmp_path / wrong).exists()
 
 
 def test_keras_applications_with_include_preprocessing_serves_as_keras(tmp_path):
@@ -106,7 +100,7 @@ def test_keras_applications_with_include_preprocessing_serves_as_keras(tmp_path)
                                                 minimalistic=True, include_preprocessing=True)
     path = tmp_path / "mobilenet_v3.keras"
     model.save(path)
-    assert inspected(path)["scaling"].endswith("make convert takes --scaling raw")
+    assert inspected(path)[0]["scaling"].endswith("make convert takes --scaling raw")
     out = tmp_path / "model.tflite"
     result = run_convert(path, "--out", out, "--labels", "a,b,c")
     assert result.returncode == 0, result.stderr
@@ -118,7 +112,7 @@ def test_a_model_trained_on_x_over_255_serves_as_keras_with_scaling_unit(tmp_pat
     model = head("unit")
     path = tmp_path / "unit.keras"
     model.save(path)
-    assert inspected(path)["scaling"].startswith("the graph does not scale its own input")
+    assert inspected(path)[0]["scaling"].startswith("the graph does not scale its own input")
     out = tmp_path / "model.tflite"
     result = run_convert(path, "--out", out, "--labels", ",".join(LABELS), "--scaling", "unit")
     assert result.returncode == 0, result.stderr
@@ -135,7 +129,7 @@ def test_the_rescaling_model_exported_by_tf2onnx_is_found_and_served_as_keras(re
                                                 input_signature=signature, opset=17)
     path = tmp_path / "rescaling.onnx"
     path.write_bytes(exported.SerializeToString())
-    assert inspected(path)["scaling"].startswith("the graph scales its own input first (Mul 0.003922, Add 0")
+    assert inspected(path)[0]["scaling"].startswith("the graph scales its own input first (Mul 0.003922, Add 0")
     out = tmp_path / "model.tflite"
     result = run_convert(path, "--out", out, "--labels", ",".join(LABELS))
     assert result.returncode == 0, result.stderr
