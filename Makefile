@@ -65,20 +65,16 @@ serve-gcf: package-gcf $(GCF_VENV)/.ready ## serve build/gcf/ with functions-fra
 	cd build/gcf && ../gcf-venv/bin/gunicorn --bind 127.0.0.1:$(GCF_PORT) --workers 1 --threads 8 \
 		--graceful-timeout 2 --log-level error 'functions_framework:create_app(target="predict", source="main.py")'
 
-# Each phase says how long it took. The environments install two at a time; then the suites run two at a
-# time, one on each core, longest first: the serving suite, the two that need TensorFlow and torch (which cannot
-# share a process), the hostile pictures (each decode's CPU time judged against a reference decode timed beside
-# it, so a busy neighbour cannot fail it), lint and the arm64 check. --keep-going: every failing suite is told.
+# Two jobs at a time, one on each core: each suite starts as soon as its environments are in, so that the
+# installs (mostly waiting on the network and the disk) overlap the first suites. The suites, longest first: the
+# serving one, the two that need TensorFlow and torch (which cannot share a process), the hostile pictures (each
+# decode's CPU time judged against a reference decode timed beside it, so a busy neighbour cannot fail it), lint
+# and the arm64 check. Each says how long it took; --keep-going tells every failing one.
 test: ## run every test (serving on the three platforms, end to end, deployment, training smoke run, conversion)
-	@scripts/timed "installs" $(MAKE) -s -j2 --no-print-directory environments
-	@scripts/timed "tests" $(MAKE) -s -j2 --keep-going --output-sync=target --no-print-directory test-serving \
+	@scripts/timed "make test" $(MAKE) -s -j2 --keep-going --output-sync=target --no-print-directory test-serving \
 		test-keras test-limits test-torch test-lint test-arm64
 
 environments: $(ENVIRONMENTS) ## install every environment the tests use
-	@# pip copies a package into every environment that asks for it, where uv links them all to its cache: the
-	@# identical files are linked together, where util-linux's hardlink is (about 690 MB less after pip).
-	@if command -v hardlink >/dev/null; then hardlink -q -t $(VENV) $(TRAIN_VENV) $(CONVERT_VENV) $(GCF_VENV) \
-		$(CHECKOV_VENV) build/arm64; fi
 
 test-unit: $(VENV)/.ready ## the unit tests alone, the quick loop: no process, server, socket or browser (under a minute)
 	@scripts/timed "unit tests" $(VENV)/bin/python -m pytest -m "not process and not browser and not platform and not limits and not arm64"
@@ -174,6 +170,12 @@ NEEDS_PYTHON = @command -v $(1) >/dev/null || { echo "make: needs Python $(2), a
 	(pyenv install $(2), uv python install $(2), or your system's python$(2) package), or set $(3)=/path/to/python$(2)"; \
 	exit 2; }
 
+# pip copies a package into every environment that asks for it, where uv links them all to its cache: after
+# pip, each new environment's files are linked to the identical ones of those before it, where util-linux's
+# hardlink is, so that all of them stay under 4 GB.
+LINK = $(if $(UV),,@if command -v hardlink >/dev/null; then hardlink -q -t $(wildcard $(VENV) $(TRAIN_VENV) \
+	$(CONVERT_VENV) $(GCF_VENV) $(CHECKOV_VENV) build/arm64); fi)
+
 $(BUILT_UV):
 	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
 	$(PYTHON) -m venv --clear build/uv
@@ -183,6 +185,7 @@ $(VENV)/.ready: requirements.txt requirements-dev.txt | $(UV_FIRST)
 	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
 	$(call NEW_VENV,$(PYTHON),$(VENV))
 	$(call INSTALL,$(VENV)) -r requirements-dev.txt
+	$(LINK)
 	touch $@
 
 $(CONVERT_VENV)/.ready: conversion/requirements.txt conversion/requirements-nodeps.txt | $(UV_FIRST)
@@ -192,12 +195,14 @@ $(CONVERT_VENV)/.ready: conversion/requirements.txt conversion/requirements-node
 	$(call INSTALL,$(CONVERT_VENV)) --no-deps -r conversion/requirements-nodeps.txt
 	@# TensorFlow's C++ headers (0.3 GB) are for compiling operators of one's own, which no conversion does.
 	rm -rf $(CONVERT_VENV)/lib/python3*/site-packages/tensorflow/include
+	$(LINK)
 	touch $@
 
 $(GCF_VENV)/.ready: requirements.txt platforms/gcf/requirements.txt | $(UV_FIRST)
 	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
 	$(call NEW_VENV,$(PYTHON),$(GCF_VENV))
 	$(call INSTALL,$(GCF_VENV)) -r requirements.txt -r platforms/gcf/requirements.txt
+	$(LINK)
 	touch $@
 
 # checkov has an environment of its own: its many dependencies would fight aws-sam-cli's pins.
@@ -205,6 +210,7 @@ $(CHECKOV_VENV)/.ready: requirements-checkov.txt | $(UV_FIRST)
 	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
 	$(call NEW_VENV,$(PYTHON),$(CHECKOV_VENV))
 	$(call INSTALL,$(CHECKOV_VENV)) -r requirements-checkov.txt
+	$(LINK)
 	touch $@
 
 # asl-validator, for the catalog's Step Functions definition (tests/test_deploy.py), as package-lock.json pins it.
@@ -228,4 +234,5 @@ $(TRAIN_VENV)/.ready: training/requirements.txt | $(UV_FIRST)
 	$(call INSTALL,$(TRAIN_VENV)) -r training/requirements.txt
 	@# PyTorch's own C++ test programs and headers (0.15 GB): nothing here runs them or builds C++ against torch.
 	rm -rf $(TRAIN_VENV)/lib/python3*/site-packages/torch/test $(TRAIN_VENV)/lib/python3*/site-packages/torch/include
+	$(LINK)
 	touch $@

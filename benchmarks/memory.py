@@ -29,7 +29,7 @@ import numpy as np
 
 from benchmarks.run import BENCH, ROOT, Emulator, make_pictures, serve_directory
 from clothing.settings import LAMBDA_MB_PER_VCPU
-from deploy.cost import monthly_bill
+from deploy.cost import LAMBDA_MEMORY_MB, monthly_bill, record_measured
 from scripts import lambda_image, limits
 from scripts.dockerfile import read_image
 
@@ -130,6 +130,8 @@ def main() -> None:
             if result["12mp"]["p95"] <= args.bound_ms:
                 fitting.append((bill.total, memory, threads))
         best_threads[memory] = min(measured, key=lambda t: measured[t]["typical"]["p95"])
+        if memory == LAMBDA_MEMORY_MB:  # the template's size: make cost's default duration
+            record_measured(request_ms=measured[best_threads[memory]]["typical"]["p95"])
     print("\nfewest-latency threads (typical photo p95) by size: "
           + ", ".join(f"{memory} MB: {threads}" for memory, threads in best_threads.items()))
     if fitting:

@@ -11,6 +11,7 @@ import statistics
 import subprocess
 
 from benchmarks import run
+from deploy import cost
 from scripts import lambda_image
 from scripts.dockerfile import read_image
 
@@ -100,6 +101,7 @@ def main(runs: int = 7) -> None:
     on, off = (statistics.median(collector[state]) for state in ("on", "off"))
     print(f"the function's imports and start-up, median of {2 * runs} fresh processes each: "
           f"{on:.1f} ms with the garbage collector left on, {off:.1f} ms with it off as lambda_function does")
+    cost.record_measured(init_ms=off)
 
     large = run.make_pictures(run.BENCH / "pictures")["12mp"]
     steps = json.loads(run_fresh(MEMORY.replace("PICTURE", str(large))))

@@ -15,6 +15,8 @@ lines of arithmetic. tests/test_images.py checks each against keras-image-helper
 import numpy as np
 from PIL import Image
 
+from clothing.decoding.decode import decode_image
+
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 _CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)  # keras.applications' "caffe" mode, as keras-image-helper has it
@@ -109,6 +111,11 @@ class InputPreparer:
     def __call__(self, img: Image.Image) -> np.ndarray:
         pixels = np.array(resize(img, self.size, self._resize_method), dtype=np.float32)[np.newaxis]
         return np.ascontiguousarray(self._scaling(pixels))
+
+    def from_bytes(self, data: bytes) -> np.ndarray:
+        """A picture file as the model's input batch: decoded as this resize allows (at reduced scale only where
+        it may be), then prepared. The one chain from bytes to input that every caller shares."""
+        return self(decode_image(data, self.size, reduce=self.reduces))
 
     def scale(self, pixels: np.ndarray) -> np.ndarray:
         """The scaling alone, of float32 pixels (any shape), in place where it can."""

@@ -187,7 +187,7 @@ def convert(model: Path, out: Path, labels: tuple[str, ...] = CLASSES, scaling: 
     reference = answered(raw)
     kept = reference_pictures(pictures, size)
     prepare = InputPreparer(size, scaling, resize)
-    kept_inputs = [prepare(decode_image(data, size, reduce=prepare.reduces)) for data in kept.values()]
+    kept_inputs = [prepare.from_bytes(data) for data in kept.values()]
     kept_reference = answered(np.concatenate([np.asarray(source.scores(batch), dtype=np.float32)
                                               for batch in kept_inputs]))
     flatbuffer = source.to_tflite(size, add_softmax, float16 and not quantize)
@@ -241,7 +241,7 @@ def calibration_inputs(pictures: list[Path], prepare: InputPreparer) -> list[np.
     inputs = []
     for picture in pictures:
         try:
-            inputs.append(prepare(decode_image(picture.read_bytes(), prepare.size, reduce=prepare.reduces)))
+            inputs.append(prepare.from_bytes(picture.read_bytes()))
         except ClothingError as error:
             raise ConversionError(f"--calibration: {picture}: {error.message}") from None
     return inputs

@@ -71,12 +71,11 @@ def main() -> None:
     lambda_image.build_runtime_venv()
     import numpy as np  # noqa: PLC0415
 
-    from clothing.decoding.decode import decode_image  # noqa: PLC0415
     from clothing.model_input import InputPreparer  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as scratch:
         picture, cache = Path(scratch) / "picture.npy", Path(scratch) / "weights.xnnpack"
-        np.save(picture, InputPreparer(240)(decode_image((ROOT / "tests/images/pants-1.jpg").read_bytes(), 240)))
+        np.save(picture, InputPreparer(240).from_bytes((ROOT / "tests/images/pants-1.jpg").read_bytes()))
         written = start("cached", picture, cache)  # the first load writes the cache
         print(f"weight cache: {cache.stat().st_size / 1e6:.1f} MB, written in "
               f"{written['steps'][1]:.1f} ms of loading")

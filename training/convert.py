@@ -24,7 +24,6 @@ from ai_edge_quantizer import quantizer, recipe
 from tqdm import tqdm
 
 from clothing.classifier import Classifier, metadata_path, write_metadata
-from clothing.decoding.decode import decode_image
 from clothing.model_input import InputPreparer
 from clothing.reference import reference_path, write_reference
 from conversion import torch_to_tflite
@@ -100,7 +99,7 @@ def write_pytorch_reference(model: torch.nn.Module, logits: bool, size: int, shi
     """PyTorch's answers to a few validation pictures beside the shipped model, for a deploy's pre-traffic
     check (clothing.reference)."""
     kept = reference_pictures(data.list_images(config.DATASET / "validation")[0], size)
-    inputs = np.concatenate([InputPreparer(size)(decode_image(picture, size)) for picture in kept.values()])
+    inputs = np.concatenate([InputPreparer(size).from_bytes(picture) for picture in kept.values()])
     with torch.no_grad():
         scores = model(torch.from_numpy(inputs).permute(0, 3, 1, 2))
         scores = (torch.softmax(scores, dim=-1) if logits else scores).numpy()

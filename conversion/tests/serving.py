@@ -9,7 +9,9 @@ environment, as users run it.
 
 import json
 import os
+import select
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,11 +28,67 @@ def python_of(path: Path) -> str:
     return str(path)
 
 
-def run_convert(*arguments, python: str | None = None,
-                module: str = "conversion.convert") -> subprocess.CompletedProcess:
-    """The command, in the conversion environment unless ``python`` says otherwise (``sys.executable``: this one)."""
-    return subprocess.run([python or python_of(CONVERT_PYTHON), "-m", module, *map(str, arguments)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+# Runs `python -m <module> <arguments>` in a child forked from a process that has imported TensorFlow and Keras
+# and nothing else: a fresh process of the command, but for the three seconds of CPU that importing TensorFlow
+# takes, paid once a test session rather than once a conversion. TensorFlow has run no operation in the parent,
+# so the child starts its runtime as a fresh process does.
+FORK_SERVER = """
+import json, os, runpy, sys, traceback, warnings
+warnings.simplefilter("ignore", DeprecationWarning)  # fork() beside TensorFlow's idle native thread
+import tensorflow, keras
+for line in sys.stdin:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            os.dup2(os.open(request[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+        sys.argv = [request["module"], *request["arguments"]]
+        code = 0
+        try:
+            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
+            if not isinstance(stop.code, (int, type(None))):
+                print(stop.code, file=sys.stderr)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    print(json.dumps(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])), flush=True)
+"""
+_fork_servers: dict[str, subprocess.Popen] = {}
+
+
+def fork_server(python: str) -> subprocess.Popen:
+    if python not in _fork_servers or _fork_servers[python].poll() is not None:
+        _fork_servers[python] = subprocess.Popen([python, "-c", FORK_SERVER], cwd=ROOT, stdin=subprocess.PIPE,
+                                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return _fork_servers[python]
+
+
+def run_convert(*arguments, python: str | None = None, module: str = "conversion.convert",
+                timeout: float = 600) -> subprocess.CompletedProcess:
+    """The command, in the conversion environment unless ``python`` says otherwise (``sys.executable``: this one,
+    run as a plain fresh process)."""
+    command = [python or python_of(CONVERT_PYTHON), "-m", module, *map(str, arguments)]
+    if python is not None:
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    server = fork_server(command[0])
+    with tempfile.TemporaryDirectory() as folder:
+        out, err = Path(folder) / "stdout", Path(folder) / "stderr"
+        server.stdin.write(json.dumps({"module": module, "arguments": command[3:], "stdout": str(out),
+                                       "stderr": str(err)}) + "\n")
+        server.stdin.flush()
+        if not select.select([server.stdout], [], [], timeout)[0]:
+            server.kill()
+            raise subprocess.TimeoutExpired(command, timeout)
+        answer = server.stdout.readline()
+        if not answer:
+            pytest.fail(f"the fork server of {command[0]} stopped with status {server.wait()}")
+        returncode = json.loads(answer)
+        return subprocess.CompletedProcess(command, returncode, out.read_text(), err.read_text())
 
 
 COMMANDS = """

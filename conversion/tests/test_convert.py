@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clothing.decoding.decode import decode_image
 from clothing.model_input import InputPreparer
 from conversion.agreement import check_agreement
 from conversion.convert import CLASSES
@@ -29,7 +28,7 @@ pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # Tenso
 def keras_scores(model, size: int, pictures=PICTURES, resize: str = "antialiased") -> np.ndarray:
     """Keras's own outputs for pictures prepared by the function's own code."""
     prepare = InputPreparer(size, "xception", resize)
-    return np.concatenate([np.asarray(model(prepare(decode_image(p.read_bytes(), size, reduce=prepare.reduces)),
+    return np.concatenate([np.asarray(model(prepare.from_bytes(p.read_bytes()),
                                             training=False)) for p in pictures])
 
 

@@ -79,7 +79,7 @@ class InvertedResidual(torch.nn.Module):
 def channels_first_inputs(size: int, pictures=PICTURES, resize: str = "antialiased") -> np.ndarray:
     """Pictures as the function prepares them with ``--scaling torch``, turned to (batch, 3, H, W)."""
     prepare = InputPreparer(size, "torch", resize)
-    batch = np.concatenate([prepare(decode_image(p.read_bytes(), size, reduce=prepare.reduces)) for p in pictures])
+    batch = np.concatenate([prepare.from_bytes(p.read_bytes()) for p in pictures])
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
 

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clothing.decoding.decode import decode_image
 from clothing.model_input import InputPreparer
 from conversion.tests.serving import PICTURES, inspected, run_commands, run_convert, served
 
@@ -28,7 +27,7 @@ SIZE = 64
 def keras_answers(model, scaling: str, pictures=PICTURES) -> np.ndarray:
     """Keras's own probabilities for the pictures, prepared by the function's own code with ``scaling``."""
     prepare = InputPreparer(SIZE, scaling)
-    return np.concatenate([np.asarray(model(prepare(decode_image(p.read_bytes(), SIZE, reduce=prepare.reduces)),
+    return np.concatenate([np.asarray(model(prepare.from_bytes(p.read_bytes()),
                                             training=False))
                            for p in pictures])
 
