@@ -41,7 +41,7 @@ ARM64 := build/arm64/.ready
 ENVIRONMENTS := $(VENV)/.ready $(GCF_VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(CHECKOV_VENV)/.ready \
 	$(NODE_TOOLS) $(ARM64)
 
-.PHONY: help serve classify test test-unit test-serving test-limits test-arm64 test-torch test-keras test-lint environments lint model quantize convert inspect bench deploy destroy cost \
+.PHONY: help serve classify test test-unit test-serving test-limits test-arm64 test-training test-onnx test-keras test-lint environments lint model quantize convert inspect bench deploy destroy cost \
 	package-gcf package-azure serve-gcf classify-bucket prune watch
 
 help:
@@ -67,12 +67,13 @@ serve-gcf: package-gcf $(GCF_VENV)/.ready ## serve build/gcf/ with functions-fra
 
 # Two jobs at a time, one on each core: each suite starts as soon as its environments are in, so that the
 # installs (mostly waiting on the network and the disk) overlap the first suites. The suites, longest first: the
-# serving one, the two that need TensorFlow and torch (which cannot share a process), the hostile pictures (each
-# decode's CPU time judged against a reference decode timed beside it, so a busy neighbour cannot fail it), lint
-# and the arm64 check. Each says how long it took; --keep-going tells every failing one.
+# serving one, the Keras tests (TensorFlow), the hostile pictures (each decode's CPU time judged against a
+# reference decode timed beside it, so that a busy neighbour cannot fail it), the training and ONNX tests (torch,
+# which cannot share a process with TensorFlow), lint and the arm64 check. Each says how long it took;
+# --keep-going tells every failing one.
 test: ## run every test (serving on the three platforms, end to end, deployment, training smoke run, conversion)
 	@scripts/timed "make test" $(MAKE) -s -j2 --keep-going --output-sync=target --no-print-directory test-serving \
-		test-keras test-limits test-torch test-lint test-arm64
+		test-keras test-limits test-training test-onnx test-lint test-arm64
 
 environments: $(ENVIRONMENTS) ## install every environment the tests use
 
@@ -88,8 +89,10 @@ test-limits: $(VENV)/.ready
 test-arm64: $(VENV)/.ready $(ARM64)
 	@scripts/timed "arm64 tests" $(VENV)/bin/python -m pytest -m arm64
 
-test-torch: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready
+test-training: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready
 	@scripts/timed "training tests" $(TRAIN_VENV)/bin/python -m pytest -p no:anyio training/tests
+
+test-onnx: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready
 	@scripts/timed "ONNX and .pt2 conversion tests" $(TRAIN_VENV)/bin/python -m pytest -p no:anyio \
 		conversion/tests/test_convert_onnx.py
 
