@@ -176,8 +176,8 @@ NEEDS_PYTHON = @command -v $(1) >/dev/null || { echo "make: needs Python $(2), a
 # pip copies a package into every environment that asks for it, where uv links them all to its cache: after
 # pip, each new environment's files are linked to the identical ones of those before it, where util-linux's
 # hardlink is, so that all of them stay under 4 GB.
-LINK = $(if $(UV),,@if command -v hardlink >/dev/null; then hardlink -q -t $(wildcard $(VENV) $(TRAIN_VENV) \
-	$(CONVERT_VENV) $(GCF_VENV) $(CHECKOV_VENV) build/arm64); fi)
+LINK = $(if $(UV),,@if command -v hardlink >/dev/null; then hardlink -q -t $$(ls -d $(VENV) $(TRAIN_VENV) \
+	$(CONVERT_VENV) $(GCF_VENV) $(CHECKOV_VENV) build/arm64 2>/dev/null); fi)
 
 $(BUILT_UV):
 	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
