@@ -49,7 +49,9 @@ def photo_like(width: int, height: int, seed: int = 0) -> np.ndarray:
 
 
 def write_ppm(path: Path, pixels: np.ndarray) -> Path:
-    Image.fromarray(pixels).save(path)
+    """``pixels`` as an encoder's input file, PPM or PNG as the suffix says (a PNG at zlib's quickest level: the
+    encoder reads the same pixels either way)."""
+    Image.fromarray(pixels).save(path, **({"compress_level": 1} if path.suffix == ".png" else {}))
     return path
 
 

@@ -1,6 +1,8 @@
 """The template as CloudFormation would deploy it: SAM's own transform, then the template's conditions and
 the parameters' values resolved as CloudFormation resolves them."""
 
+import copy
+import functools
 import itertools
 import json
 import os
@@ -27,8 +29,19 @@ IMAGE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/clothing-classifier:1"
 
 def deployed_resources(parameters: dict[str, str], image_uri: str = IMAGE_URI, template: dict | None = None) -> dict:
     """The resources CloudFormation would create: the real SAM transform, then the template's conditions.
-    ``template``: another template than template.yaml, parsed."""
-    sam_template = template or yaml_parse(TEMPLATE.read_text())
+    ``template``: another template than template.yaml, parsed. A copy each call: a test may change it."""
+    if template is not None:
+        return _deployed(parameters, image_uri, template)
+    return copy.deepcopy(_deployed_template_yaml(tuple(sorted(parameters.items())), image_uri, TEMPLATE.read_text()))
+
+
+@functools.cache
+def _deployed_template_yaml(parameters: tuple, image_uri: str, text: str) -> dict:
+    """template.yaml's resources, transformed once for each set of parameter values (and each text of it)."""
+    return _deployed(dict(parameters), image_uri, yaml_parse(text))
+
+
+def _deployed(parameters: dict[str, str], image_uri: str, sam_template: dict) -> dict:
     for resource in sam_template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["ImageUri"] = image_uri  # as sam deploy sets it
