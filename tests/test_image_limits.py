@@ -6,25 +6,20 @@ high-water mark (VmHWM) rose and how much CPU time the decode took. The
 pictures come from libjpeg-turbo's, libwebp's, libavif's and netpbm's own
 encoders where they exist (tests/pictures.py), not only from Pillow.
 
-A busy neighbour (another suite on the other core, sharing its caches) makes
-every decode take more CPU time, so a decode's CPU time is judged against a
-reference decode timed in the same process just after it: the budget is a
-number of reference decodes, the stated CPU seconds over what the reference
-takes on a quiet machine of the kind decode_cost's rates were measured on. A
-slower or busier machine slows both alike. This machine has no instruction
-counters (perf_event_open fails), which would count the work directly.
+A busy neighbour (another suite on the other core, sharing its caches) only
+ever adds CPU time to a decode, so a measure under the budget is under it on a
+quiet machine too; a measure over it is taken again, in a fresh process, and the
+least of a few counts. This machine has no instruction counters
+(perf_event_open fails), which would count the work directly.
 """
 
 import io
 import json
 import math
 import re
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,49 +57,27 @@ try:
     outcome, message = "decoded", ""
 except ClothingError as error:
     outcome, message = error.error_type, error.message
-cpu, peak = time.process_time() - started, high_water_mb() - idle
-reference, reference_prepare = open(sys.argv[4], "rb").read(), InputPreparer(224, resize_method="antialiased")
-reference_cpus = []
-for _ in range(int(sys.argv[5])):
-    started = time.process_time()
-    reference_prepare(decode_image(reference, 224))
-    reference_cpus.append(time.process_time() - started)
-print(json.dumps({"outcome": outcome, "message": message, "peak": peak, "cpu": cpu,
-                  "reference_cpus": reference_cpus}))
+print(json.dumps({"outcome": outcome, "message": message, "peak": high_water_mb() - idle,
+                  "cpu": time.process_time() - started}))
 """
-REFERENCE_DECODES = 9  # the reference's CPU time is their median: steady to time, short beside a case
-# The reference decode's CPU seconds on a quiet machine of the kind decode_cost's rates were measured on:
-# `python -m tests.test_image_limits` measures it.
-REFERENCE_SECONDS = 0.033
+ATTEMPTS = 5  # measures of a decode over its CPU budget, the least of which counts
 
 
-def reference_photo(folder) -> bytes:
-    """The reference decode's picture: a 12-megapixel photo as cjpeg writes one, the common case."""
-    return pictures.cjpeg(pictures.write_ppm(folder / "photo.ppm", pictures.photo_like(4000, 3000)), "-quality", "90")
+def least_cpu(measured: dict, again, budget: float) -> float:
+    """The decode's CPU time, no more than a quiet machine's: ``measured``'s, or where that is over ``budget``,
+    the least of up to ATTEMPTS measures (``again()`` measures once more in a fresh process)."""
+    seconds = [measured["cpu"]]
+    while min(seconds) >= budget and len(seconds) < ATTEMPTS:
+        seconds.append(again()["cpu"])
+    return min(seconds)
 
 
-@pytest.fixture(scope="session")
-def reference(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("reference")
-    (folder / "reference.jpg").write_bytes(reference_photo(folder))
-    return folder / "reference.jpg"
-
-
-def cpu_seconds(measured: dict) -> float:
-    """The decode's CPU time on a quiet machine of the rates' kind. A neighbour only ever adds CPU time, so a
-    measure under the budget is under it quiet too; above it, the decode counts in reference decodes timed
-    beside it, in the reference's quiet seconds."""
-    relative = measured["cpu"] / statistics.median(measured["reference_cpus"]) * REFERENCE_SECONDS
-    return min(measured["cpu"], relative)
-
-
-def measure(tmp_path, data: bytes, reference: Path, timeout: float = 30, reduce: bool = True) -> dict:
+def measure(tmp_path, data: bytes, timeout: float = 30, reduce: bool = True) -> dict:
     picture = tmp_path / "picture"
     picture.write_bytes(data)
     try:
         result = subprocess.run([sys.executable, "-c", MEASURE, str(picture), str(IMAGES / "hat-1.jpg"),
-                                 "reduced" if reduce else "full", str(reference), str(REFERENCE_DECODES)],
-                                cwd=ROOT,
+                                 "reduced" if reduce else "full"], cwd=ROOT,
                                 capture_output=True, text=True, timeout=timeout, check=True)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the decode was still running after {timeout} s")
@@ -227,16 +200,15 @@ AT_BUDGET = {
 
 
 @pytest.mark.parametrize("case", AT_BUDGET)
-def test_the_largest_picture_each_decoder_path_accepts_stays_under_the_stated_peak_and_cpu_time(workdir, case,
-                                                                                                reference):
+def test_the_largest_picture_each_decoder_path_accepts_stays_under_the_stated_peak_and_cpu_time(workdir, case):
     make = AT_BUDGET[case]
     side = largest_side(lambda width, height: make(workdir, width))
     data = make(workdir, side)
-    measured = measure(workdir, data, reference)
+    measured = measure(workdir, data)
     memory, seconds = estimate(data)
-    cpu = cpu_seconds(measured)
+    cpu = least_cpu(measured, lambda: measure(workdir, data), CPU_SECONDS)
     print(f"{case} {side}x{side}, {len(data) / 2**20:.1f} MB: estimated {memory / 2**20:.0f} MiB {seconds:.2f} s, "
-          f"measured +{measured['peak']:.0f} MB {cpu:.2f} s ({measured['cpu']:.2f} s beside the neighbours)")
+          f"measured +{measured['peak']:.0f} MB {cpu:.2f} s")
     assert measured["outcome"] == "decoded", measured
     assert measured["peak"] < PEAK_ABOVE_IDLE_MB, measured
     assert cpu < CPU_SECONDS, measured
@@ -244,22 +216,21 @@ def test_the_largest_picture_each_decoder_path_accepts_stays_under_the_stated_pe
 
 @pytest.mark.parametrize("case", ["jpeg-baseline-cjpeg", "jpeg-progressive-cjpeg", "png-rgba-pillow", "png-p-pillow",
                                   "png-16-bit-pillow", "webp-lossy-cwebp"])
-def test_the_largest_picture_a_full_size_decode_accepts_stays_under_the_stated_peak_and_cpu_time(workdir, case,
-                                                                                                 reference):
+def test_the_largest_picture_a_full_size_decode_accepts_stays_under_the_stated_peak_and_cpu_time(workdir, case):
     """A model whose resize needs every pixel (nearest, bilinear) gets its pictures at full size: the same
     budgets hold, each path estimated as decode_image does it at full size."""
     make = AT_BUDGET[case]
     side = largest_side(lambda width, height: make(workdir, width), reduce=False)
     data = make(workdir, side)
-    measured = measure(workdir, data, reference, reduce=False)
+    measured = measure(workdir, data, reduce=False)
     memory, seconds = estimate(data, reduce=False)
-    cpu = cpu_seconds(measured)
+    cpu = least_cpu(measured, lambda: measure(workdir, data, reduce=False), CPU_SECONDS)
     print(f"{case} full size {side}x{side}: estimated {memory / 2**20:.0f} MiB {seconds:.2f} s, "
-          f"measured +{measured['peak']:.0f} MB {cpu:.2f} s ({measured['cpu']:.2f} s beside the neighbours)")
+          f"measured +{measured['peak']:.0f} MB {cpu:.2f} s")
     assert measured["outcome"] == "decoded", measured
     assert measured["peak"] < PEAK_ABOVE_IDLE_MB, measured
     assert cpu < CPU_SECONDS, measured
-    refused = measure(workdir, make(workdir, int(side * 1.2) // 16 * 16), reference, reduce=False)
+    refused = measure(workdir, make(workdir, int(side * 1.2) // 16 * 16), reduce=False)
     assert refused["outcome"] == "ImageTooLarge" and "this model's resize needs every pixel" in refused["message"]
 
 
@@ -312,14 +283,15 @@ BOMBS = {
 
 
 @pytest.mark.parametrize("case", BOMBS)
-def test_a_bomb_is_refused_from_its_header_within_a_fraction_of_a_second(tmp_path, case, reference):
+def test_a_bomb_is_refused_from_its_header_within_a_fraction_of_a_second(tmp_path, case):
     make, error, reason = BOMBS[case]
     data = make(tmp_path)
-    measured = measure(tmp_path, data, reference, timeout=20)
+    measured = measure(tmp_path, data, timeout=20)
     print(f"{case}, {len(data) / 2**20:.1f} MB: {measured}")
     assert measured["outcome"] == error.error_type, measured
     assert re.search(reason, measured["message"]), measured
-    assert cpu_seconds(measured) < REFUSAL_CPU_SECONDS, measured
+    assert least_cpu(measured, lambda: measure(tmp_path, data, timeout=20), REFUSAL_CPU_SECONDS) \
+        < REFUSAL_CPU_SECONDS, measured
     assert measured["peak"] < REFUSAL_PEAK_MB, measured
 
 
@@ -419,11 +391,3 @@ def test_a_decode_slower_than_its_estimate_is_stopped_at_the_deadline(tmp_path):
     assert "was stopped: the function ran out of time" in measured["outcome"]
     assert measured["seconds"] < 0.5 + 0.25
 
-
-if __name__ == "__main__":  # REFERENCE_SECONDS here, timed as a case times it: run it where nothing else runs
-    with tempfile.TemporaryDirectory() as name:
-        folder = Path(name)
-        (folder / "reference.jpg").write_bytes(reference_photo(folder))
-        times = [statistics.median(measure(folder, (IMAGES / "hat-1.jpg").read_bytes(), folder / "reference.jpg")[
-            "reference_cpus"]) for _ in range(7)]
-        print(f"REFERENCE_SECONDS = {statistics.median(times):.3f}")
