@@ -91,38 +91,14 @@ def run_convert(*arguments, python: str | None = None, module: str = "conversion
         return subprocess.CompletedProcess(command, returncode, out.read_text(), err.read_text())
 
 
-COMMANDS = """
-import contextlib, importlib, io, json, sys, traceback
-module, runs = importlib.import_module(sys.argv[1]), json.loads(sys.argv[2])
-results = []
-for arguments in runs:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = module.main(arguments)
-        except SystemExit as stop:  # argparse's own refusals
-            code = stop.code
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-    results.append({"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue()})
-print(json.dumps(results))
-"""
-
-
 def run_commands(runs: list[list], module: str = "conversion.convert",
                  python: str | None = None) -> list[subprocess.CompletedProcess]:
-    """The command's ``main`` once for each list of arguments, all in one fresh process of the conversion
-    environment: what ``run_convert`` gives for each, with the framework started once rather than every time."""
-    result = subprocess.run([python or python_of(CONVERT_PYTHON), "-c", COMMANDS, module,
-                             json.dumps([[str(argument) for argument in arguments] for arguments in runs])],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600, check=True)
-    return [subprocess.CompletedProcess([module, *arguments], **answer)
-            for arguments, answer in zip(runs, json.loads(result.stdout.strip().splitlines()[-1]), strict=True)]
+    """``run_convert`` once for each list of arguments."""
+    return [run_convert(*arguments, module=module, python=python) for arguments in runs]
 
 
 def inspected(*paths, python: str | None = None) -> list[dict[str, str]]:
-    """make inspect's fields for each model, all read in one fresh process."""
+    """make inspect's fields for each model."""
     results = run_commands([[path] for path in paths], "conversion.inspect_model", python)
     for result in results:
         assert result.returncode == 0, result.stderr

@@ -265,7 +265,7 @@ def refused_model(path, make) -> None:
 
 @pytest.fixture(scope="module")
 def refusals(tmp_path_factory) -> list[tuple]:
-    """Each case's folder and the command's result, the command run once a case in one fresh process."""
+    """Each case's folder and the command's result."""
     folders, runs = [], []
     for make, name, arguments, _ in REFUSALS:
         folder = tmp_path_factory.mktemp("refused")
