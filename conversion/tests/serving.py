@@ -91,15 +91,9 @@ def run_convert(*arguments, python: str | None = None, module: str = "conversion
         return subprocess.CompletedProcess(command, returncode, out.read_text(), err.read_text())
 
 
-def run_commands(runs: list[list], module: str = "conversion.convert",
-                 python: str | None = None) -> list[subprocess.CompletedProcess]:
-    """``run_convert`` once for each list of arguments."""
-    return [run_convert(*arguments, module=module, python=python) for arguments in runs]
-
-
 def inspected(*paths, python: str | None = None) -> list[dict[str, str]]:
     """make inspect's fields for each model."""
-    results = run_commands([[path] for path in paths], "conversion.inspect_model", python)
+    results = [run_convert(path, module="conversion.inspect_model", python=python) for path in paths]
     for result in results:
         assert result.returncode == 0, result.stderr
     return [dict(line.split(": ", 1) for line in result.stdout.strip().splitlines()) for result in results]

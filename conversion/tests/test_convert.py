@@ -19,7 +19,7 @@ from clothing.model_input import InputPreparer
 from conversion.agreement import check_agreement
 from conversion.convert import CLASSES
 from conversion.source import ConversionError
-from conversion.tests.serving import PICTURES, ROOT, inspected, run_commands, run_convert, served
+from conversion.tests.serving import PICTURES, ROOT, inspected, run_convert, served
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # TensorFlow's and Keras's own
               pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -229,7 +229,7 @@ def colour_ops(folder):
     tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
 
 
-REFUSALS = [
+@pytest.mark.parametrize(("make", "name", "arguments", "message"), [
     (None, "missing.h5", [], "no such file or folder"),
     ("picture", "hat.jpg", [], "not a model this converter reads; give a .h5 or .keras file, a SavedModel folder"),
     ("text", "notes.h5", [], "not a model Keras can read"),
@@ -244,11 +244,10 @@ REFUSALS = [
     (regressor, "price.keras", ["--labels", "cheap,dear"], "not a binary classifier's logit"),
     (newer_keras_file, "future.keras", [], "saved by Keras 9.1.0, newer than this converter's Keras"),
     (colour_ops, "colours", ["--labels", "a,b,c"], "not TF-Lite built-ins: RGBToHSV"),
-]
-
-
-def refused_model(path, make) -> None:
-    """The model file of a refusal case, as ``make`` says to build it."""
+])
+def test_what_cannot_be_served_is_refused_in_one_line_and_nothing_is_replaced(tmp_path, make, name, arguments,
+                                                                              message):
+    path = tmp_path / name
     if make == "picture":
         path.write_bytes(PICTURES[0].read_bytes())
     elif make == "text":
@@ -261,32 +260,16 @@ def refused_model(path, make) -> None:
         small_network(32, 1, "sigmoid").save(path)
     elif make is not None:
         make(path)
-
-
-@pytest.fixture(scope="module")
-def refusals(tmp_path_factory) -> list[tuple]:
-    """Each case's folder and the command's result."""
-    folders, runs = [], []
-    for make, name, arguments, _ in REFUSALS:
-        folder = tmp_path_factory.mktemp("refused")
-        refused_model(folder / name, make)
-        (folder / "clothing_model.tflite").write_bytes(b"the model served until now")
-        (folder / "clothing_model.json").write_text("{}")
-        folders.append(folder)
-        runs.append([folder / name, "--out", folder / "clothing_model.tflite", *arguments])
-    return list(zip(folders, run_commands(runs), strict=True))
-
-
-@pytest.mark.parametrize("case", range(len(REFUSALS)), ids=[name for _, name, _, _ in REFUSALS])
-def test_what_cannot_be_served_is_refused_in_one_line_and_nothing_is_replaced(refusals, case):
-    folder, result = refusals[case]
-    message = REFUSALS[case][3]
+    out = tmp_path / "clothing_model.tflite"
+    out.write_bytes(b"the model served until now")
+    (tmp_path / "clothing_model.json").write_text("{}")
+    result = run_convert(path, "--out", out, *arguments)
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 1 and last.startswith("convert: ") and message in last, result.stderr
     assert "Traceback" not in result.stderr
-    assert (folder / "clothing_model.tflite").read_bytes() == b"the model served until now"
-    assert (folder / "clothing_model.json").read_text() == "{}"
-    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".convert")) == []
+    assert out.read_bytes() == b"the model served until now"
+    assert (tmp_path / "clothing_model.json").read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".convert")) == []
 
 
 def file_reading_saved_model(folder, marker):
@@ -324,23 +307,18 @@ def file_writing_initializer(folder, marker):
     tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
 
 
-HOSTILE_SAVED_MODELS = {"ReadFile": file_reading_saved_model, "WriteFile": file_writing_initializer}
-
-
-@pytest.mark.parametrize("module", ["conversion.inspect_model", "conversion.convert"])
-def test_a_saved_model_whose_graphs_touch_files_is_refused_before_tensorflow_loads_it(tmp_path, module):
+@pytest.mark.parametrize(("make", "operation"), [(file_reading_saved_model, "ReadFile"),
+                                                  (file_writing_initializer, "WriteFile")])
+def test_a_saved_model_whose_graphs_touch_files_is_refused_before_tensorflow_loads_it(tmp_path, make, operation):
     """Read from saved_model.pb as data: neither make inspect nor make convert runs any of it."""
-    runs, cases = [], []
-    for operation, make in HOSTILE_SAVED_MODELS.items():
-        folder, marker, out = tmp_path / operation, tmp_path / f"{operation}.marker", tmp_path / operation / "out"
-        make(folder, marker)
-        runs.append([folder, *(["--out", out / "model.tflite"] if module == "conversion.convert" else [])])
-        cases.append((operation, marker, out))
-    for (operation, marker, out), result in zip(cases, run_commands(runs, module), strict=True):
-        last = result.stderr.strip().splitlines()[-1]
+    folder, marker, out = tmp_path / "hostile", tmp_path / "marker", tmp_path / "out" / "model.tflite"
+    make(folder, marker)
+    for module, arguments in (("conversion.inspect_model", []), ("conversion.convert", ["--out", out])):
+        result = run_convert(folder, *arguments, module=module)
+        last = result.stderr.strip().splitlines()[-1]  # after TensorFlow's own start-up lines, if any
         assert result.returncode == 1 and f"holds the operation {operation}" in last, result.stderr
         assert last.startswith(("convert: ", "inspect: ")) and "Traceback" not in result.stderr
-        assert not marker.exists() and not out.exists()
+    assert not marker.exists() and not out.parent.exists()
 
 
 def test_the_hostile_saved_models_do_run_code_when_tensorflow_loads_and_calls_them(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from clothing.model_input import InputPreparer
-from conversion.tests.serving import PICTURES, inspected, run_commands, run_convert, served
+from conversion.tests.serving import PICTURES, inspected, run_convert, served
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -80,17 +80,17 @@ def test_a_nested_model_ending_in_softmax_is_read_through_and_gets_no_second_sof
     assert result.returncode == 0 and "softmax added" not in result.stdout
 
 
-def test_a_scaling_that_does_not_fit_the_models_own_layer_is_refused_in_one_line(rescaling_inside, tmp_path):
+@pytest.mark.parametrize("wrong", ["xception", "unit", "torch"])
+def test_a_scaling_that_does_not_fit_the_models_own_layer_is_refused_in_one_line(rescaling_inside, tmp_path,
+                                                                                  wrong):
     path, _ = rescaling_inside
-    wrongs = ["xception", "unit", "torch"]
-    runs = [[path, "--out", tmp_path / wrong / "model.tflite", "--labels", ",".join(LABELS), "--scaling", wrong]
-            for wrong in wrongs]
-    for wrong, result in zip(wrongs, run_commands(runs), strict=True):
-        assert result.returncode == 1
-        [line] = [line for line in result.stderr.splitlines() if line.startswith("convert: ")]
-        assert line.startswith(f"convert: --scaling {wrong} does not fit the model's own Rescaling(scale=0.003922, ")
-        assert line.endswith("pass --scaling raw; nothing was written")
-        assert not (tmp_path / wrong).exists()
+    out = tmp_path / "model.tflite"
+    result = run_convert(path, "--out", out, "--labels", ",".join(LABELS), "--scaling", wrong)
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("convert: ")]
+    assert line.startswith(f"convert: --scaling {wrong} does not fit the model's own Rescaling(scale=0.003922, ")
+    assert line.endswith("pass --scaling raw; nothing was written")
+    assert not out.exists()
 
 
 def test_keras_applications_with_include_preprocessing_serves_as_keras(tmp_path):
