@@ -4,29 +4,18 @@ TRAIN_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python3
 VENV := .venv
 TRAIN_VENV := training/.venv
 CONVERT_VENV := conversion/.venv
-PIP_FLAGS := --quiet --disable-pip-version-check --no-compile
-# uv makes and fills the environments several times faster than pip, from one cache that it hard-links into each
-# of them (each still has its pip): the uv on the PATH, else one that make installs with pip into build/uv first
-# (UV_VERSION). UV= forces pip, which does the same work more slowly (README gives both times). Neither compiles
-# bytecode at install: Python writes it as a module is first imported, so an environment holds it only for the
-# modules that run. A PYTHONDONTWRITEBYTECODE from outside would have every process compile TensorFlow or torch
-# again (15 s each), so make's commands run without it.
+# uv makes and fills the environments several times faster than pip: the uv on the PATH, else one that make
+# installs with pip into build/uv first. UV= forces pip, which does the same work more slowly (scripts/environment.py
+# makes each environment). A PYTHONDONTWRITEBYTECODE from outside would have every process compile TensorFlow or
+# torch again (15 s each), since no install compiles bytecode, so make's commands run without it.
 unexport PYTHONDONTWRITEBYTECODE
-UV_VERSION := 0.13.9
 BUILT_UV := $(abspath build/uv/bin/uv)
 UV ?= $(or $(shell command -v uv),$(BUILT_UV))
 UV_FIRST := $(filter $(BUILT_UV),$(UV))
-export UV
-ifneq ($(UV),)
-NEW_VENV = $(UV) venv --quiet --clear --seed --python $(1) $(2)
-INSTALL = $(UV) pip install --quiet --python $(1)/bin/python
-else
-NEW_VENV = $(1) -m venv --clear $(2)
-INSTALL = $(1)/bin/pip install $(PIP_FLAGS)
-endif
-# Where the training environment's torch comes from: PyTorch's own index of CPU builds, since PyPI's Linux torch
-# is the CUDA build (3 GB of CUDA libraries and triton that nothing here uses). Where that index cannot be reached,
-# torch comes from PyPI's index as configured (on this project's machines, a CPU build on disk).
+export UV PYTHON TRAIN_PYTHON TORCH_INDEX
+ENVIRONMENT = python3 -m scripts.environment $(patsubst %/,%,$(dir $@))
+
+# Where the training environment's torch comes from: PyTorch's own index of CPU builds (scripts/environment.py).
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # The training data's folder. This project's own machines keep a copy beside the checkout; elsewhere it is
 # empty, and `make model` downloads the dataset into a cache folder (training/dataset.py).
@@ -92,15 +81,13 @@ test-arm64: $(VENV)/.ready $(ARM64)
 	@scripts/timed "arm64 tests" $(VENV)/bin/python -m pytest -m arm64
 
 test-training: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready
-	@scripts/timed "training tests" $(TRAIN_VENV)/bin/python -m pytest -p no:anyio training/tests
+	@scripts/timed "training tests" $(TRAIN_VENV)/bin/python -m pytest -m training
 
 test-onnx: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready
-	@scripts/timed "ONNX and .pt2 conversion tests" $(TRAIN_VENV)/bin/python -m pytest -p no:anyio \
-		conversion/tests/test_convert_onnx.py
+	@scripts/timed "ONNX and .pt2 conversion tests" $(TRAIN_VENV)/bin/python -m pytest -m onnx
 
 test-keras: $(CONVERT_VENV)/.ready $(VENV)/.ready
-	@scripts/timed "Keras conversion tests" $(CONVERT_VENV)/bin/python -m pytest -p no:anyio \
-		conversion/tests/test_convert.py conversion/tests/test_input_scaling.py
+	@scripts/timed "Keras conversion tests" $(CONVERT_VENV)/bin/python -m pytest -m keras
 
 test-lint: $(VENV)/.ready $(CHECKOV_VENV)/.ready
 	@scripts/timed "lint" $(MAKE) -s --no-print-directory lint
@@ -170,74 +157,30 @@ destroy: $(VENV)/.ready ## delete the deployed stack and its image repository
 	@$(VENV)/bin/python -m deploy.preflight destroy
 	$(VENV)/bin/sam delete
 
-# Each environment's Python, or what to do without it, in one line.
-NEEDS_PYTHON = @command -v $(1) >/dev/null || { echo "make: needs Python $(2), and $(1) is not there: install it \
-	(pyenv install $(2), uv python install $(2), or your system's python$(2) package), or set $(3)=/path/to/python$(2)"; \
-	exit 2; }
-
-# pip copies a package into every environment that asks for it, where uv links them all to its cache: after
-# pip, each new environment's files are linked to the identical ones of those before it, where util-linux's
-# hardlink is, so that all of them stay under 4 GB.
-LINK = $(if $(UV),,@if command -v hardlink >/dev/null; then hardlink -q -t $$(ls -d $(VENV) $(TRAIN_VENV) \
-	$(CONVERT_VENV) $(GCF_VENV) $(CHECKOV_VENV) build/arm64 2>/dev/null); fi)
-
+# Each environment is made by scripts/environment.py, from its row there and the files it depends on here.
 $(BUILT_UV):
-	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
-	$(PYTHON) -m venv --clear build/uv
-	build/uv/bin/pip install $(PIP_FLAGS) uv==$(UV_VERSION)
+	python3 -m scripts.environment build/uv
 
 $(VENV)/.ready: requirements.txt requirements-dev.txt | $(UV_FIRST)
-	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
-	$(call NEW_VENV,$(PYTHON),$(VENV))
-	$(call INSTALL,$(VENV)) -r requirements-dev.txt
-	$(LINK)
-	touch $@
+	$(ENVIRONMENT)
 
 $(CONVERT_VENV)/.ready: conversion/requirements.txt conversion/requirements-nodeps.txt | $(UV_FIRST)
-	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
-	$(call NEW_VENV,$(PYTHON),$(CONVERT_VENV))
-	$(call INSTALL,$(CONVERT_VENV)) -r conversion/requirements.txt
-	$(call INSTALL,$(CONVERT_VENV)) --no-deps -r conversion/requirements-nodeps.txt
-	@# TensorFlow's C++ headers (0.3 GB) are for compiling operators of one's own, which no conversion does.
-	rm -rf $(CONVERT_VENV)/lib/python3*/site-packages/tensorflow/include
-	$(LINK)
-	touch $@
+	$(ENVIRONMENT)
 
 $(GCF_VENV)/.ready: requirements.txt platforms/gcf/requirements.txt | $(UV_FIRST)
-	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
-	$(call NEW_VENV,$(PYTHON),$(GCF_VENV))
-	$(call INSTALL,$(GCF_VENV)) -r requirements.txt -r platforms/gcf/requirements.txt
-	$(LINK)
-	touch $@
+	$(ENVIRONMENT)
 
-# checkov has an environment of its own: its many dependencies would fight aws-sam-cli's pins.
 $(CHECKOV_VENV)/.ready: requirements-checkov.txt | $(UV_FIRST)
-	$(call NEEDS_PYTHON,$(PYTHON),3.13,PYTHON)
-	$(call NEW_VENV,$(PYTHON),$(CHECKOV_VENV))
-	$(call INSTALL,$(CHECKOV_VENV)) -r requirements-checkov.txt
-	$(LINK)
-	touch $@
+	$(ENVIRONMENT)
+
+$(TRAIN_VENV)/.ready: training/requirements.txt | $(UV_FIRST)
+	$(ENVIRONMENT)
 
 # asl-validator, for the catalog's Step Functions definition (tests/test_deploy.py), as package-lock.json pins it.
 $(NODE_TOOLS): package-lock.json
 	@command -v npm >/dev/null || { echo "make: needs Node.js and npm (your system's nodejs and npm packages)"; exit 2; }
-	npm ci --no-audit --no-fund --silent
-	touch $@
+	npm ci --no-audit --no-fund --silent && touch $@
 
 # Debian's arm64 CPython and qemu-user, and the aarch64 wheels, for tests/test_arm64.py (scripts/arm64.py).
 $(ARM64): requirements.txt $(VENV)/.ready
 	$(VENV)/bin/python -m scripts.arm64 prepare
-
-# torch alone comes through pip, which also looks where pip is configured to (here, a CPU build on disk).
-$(TRAIN_VENV)/.ready: training/requirements.txt | $(UV_FIRST)
-	$(call NEEDS_PYTHON,$(TRAIN_PYTHON),3.11,TRAIN_PYTHON)
-	$(TRAIN_PYTHON) -m venv --clear $(TRAIN_VENV)
-	$(TRAIN_VENV)/bin/pip install $(PIP_FLAGS) --retries 0 --timeout 10 --index-url $(TORCH_INDEX) \
-		"$$(grep -E '^torch==' training/requirements.txt)" 2>/dev/null || \
-		{ echo "make: $(TORCH_INDEX) cannot be reached; torch comes from PyPI's index as pip is configured"; \
-		$(TRAIN_VENV)/bin/pip install $(PIP_FLAGS) "$$(grep -E '^torch==' training/requirements.txt)"; }
-	$(call INSTALL,$(TRAIN_VENV)) -r training/requirements.txt
-	@# PyTorch's own C++ test programs and headers (0.15 GB): nothing here runs them or builds C++ against torch.
-	rm -rf $(TRAIN_VENV)/lib/python3*/site-packages/torch/test $(TRAIN_VENV)/lib/python3*/site-packages/torch/include
-	$(LINK)
-	touch $@

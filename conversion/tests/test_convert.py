@@ -21,7 +21,8 @@ from conversion.convert import CLASSES
 from conversion.source import ConversionError
 from conversion.tests.serving import PICTURES, ROOT, inspected, run_convert, served
 
-pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # TensorFlow's and Keras's own
+pytestmark = [pytest.mark.keras,
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # TensorFlow's and Keras's own
               pytest.mark.filterwarnings("ignore::UserWarning")]
 
 

@@ -29,7 +29,8 @@ from conversion.agreement import MAX_SCORE_DIFFERENCE
 from conversion.convert import CLASSES
 from conversion.tests.serving import PICTURES, ROOT, inspected, run_convert, served
 
-pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # the exporters' notes on themselves
+pytestmark = [pytest.mark.onnx,
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # the exporters' notes on themselves
               pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::FutureWarning")]
 

@@ -17,7 +17,8 @@ import tensorflow as tf
 from clothing.model_input import InputPreparer
 from conversion.tests.serving import PICTURES, inspected, run_convert, served
 
-pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+pytestmark = [pytest.mark.keras,
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
 
 LABELS = ("cat", "dog", "fox", "owl")

@@ -6,6 +6,8 @@ import pytest
 from training import corrections
 from training.config import CLASSES
 
+pytestmark = pytest.mark.training
+
 HEADER = "file,label,corrected,reason\n"
 
 

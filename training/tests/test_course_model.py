@@ -5,7 +5,7 @@ import pytest
 from benchmarks import course_model
 from training.model import build
 
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+pytestmark = [pytest.mark.training, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
 
 def test_both_designs_cost_their_published_multiply_accumulates_per_picture():

@@ -13,6 +13,8 @@ import pytest
 
 from training import config, dataset
 
+pytestmark = pytest.mark.training
+
 
 def make_archive(path, files: dict[str, bytes]) -> None:
     """A tar.gz laid out as GitHub's archive: everything under one top folder."""

@@ -65,7 +65,8 @@ def shipped_single(trained, tmp_path_factory) -> tuple[Path, dict]:
 
 
 # torch and the converter warn about their own deprecations; those are not this project's to fix.
-pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"),
+pytestmark = [pytest.mark.training,
+              pytest.mark.filterwarnings("ignore::FutureWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 

@@ -1,8 +1,11 @@
 """The suspect finder on features where the truth is known: a few labels are swapped on purpose."""
 
 import numpy as np
+import pytest
 
 from training.suspects import suspects
+
+pytestmark = pytest.mark.training
 
 
 def test_swapped_labels_are_found_first():
