@@ -54,6 +54,38 @@ def test_every_docs_page_is_one_subject_a_reader_gets_through():
     assert not long, long
 
 
+# A figure in prose: a number with a unit of time, size or share.
+FIGURE = re.compile(r"(?<![\w.])\d[\d,.]*\s?(?:ms|MB|GB|KB|MiB|s|seconds|minutes|%|x|points)(?!\w)")
+# Where a figure comes from: the command that prints it, the test or benchmark that measures it, the setting it
+# is (an UPPER_CASE or camelCase name), or its source (a link).
+ORIGIN = re.compile(r"`(?:make [a-z-]+|python -m [\w.]+|bash \.ci/run)[^`]*`|tests/test_\w+\.py|benchmarks/\w+"
+                    r"|`[A-Z][A-Z_]{2,}`|`[a-zA-Z][a-z]+[A-Z]\w*`|\]\(https?://")
+
+
+def prose_paragraphs(text: str) -> list[str]:
+    """A document's paragraphs and list items, with its tables, code blocks and headings left out."""
+    paragraphs, current, code = [], [], False
+    for line in text.splitlines():
+        starts_item = re.match(r"\s*(?:[-*]|\d+\.) ", line)
+        if line.startswith("```"):
+            code = not code
+        if code or line.startswith(("```", "|", "#")) or not line.strip() or starts_item:
+            paragraphs.append(" ".join(current))
+            current = [line] if starts_item and not code else []
+        else:
+            current.append(line.strip())
+    return [paragraph for paragraph in [*paragraphs, " ".join(current)] if paragraph]
+
+
+def test_every_figure_in_prose_names_the_command_test_setting_or_source_it_comes_from():
+    unsourced = [f"{document.name}: {paragraph[:160]}" for document in DOCUMENTS
+                 for paragraph in prose_paragraphs(document.read_text())
+                 if FIGURE.search(paragraph) and not ORIGIN.search(paragraph)]
+    assert not unsourced, "figures with no command, test, setting or source beside them:\n" + "\n".join(unsourced)
+    assert prose_paragraphs("It took 8 s.\n\n| 8 s |\n```\n8 s\n```\n- 9 s, `make bench`") == [
+        "It took 8 s.", "- 9 s, `make bench`"]
+
+
 def test_the_settings_table_gives_every_setting_with_the_codes_default():
     cells = re.findall(r"^\| `([A-Z_]+)` \| ([^|]*) \|", (ROOT / "docs" / "configuration.md").read_text(),
                        re.MULTILINE)
