@@ -93,21 +93,10 @@ test-lint: $(VENV)/.ready $(CHECKOV_VENV)/.ready
 	@scripts/timed "lint" $(MAKE) -s --no-print-directory lint
 
 lint: $(VENV)/.ready $(CHECKOV_VENV)/.ready ## ruff, hadolint, cfn-lint, openapi-spec-validator, and checkov's security checks of the template and the Dockerfile
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/openapi-spec-validator openapi.yaml
-	$(VENV)/bin/hadolint Dockerfile
-	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -f template.yaml -f Dockerfile
+	scripts/lint
 
-# The new model replaces the shipped one only when it is better beyond noise on the same pictures
-# (training/evaluate.py --promote); ARGS=--force replaces it anyway.
-CANDIDATE := build/candidate/clothing_model.tflite
-
-model: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready ## train, convert and evaluate a model; it replaces clothing_model.tflite only if surely better (about 45 minutes on 2 cores)
-	$(TRAIN_VENV)/bin/python -m training.data
-	$(TRAIN_VENV)/bin/python -m training.train
-	$(TRAIN_VENV)/bin/python -m training.convert --ship-to $(CANDIDATE)
-	$(VENV)/bin/python -m training.evaluate --promote $(CANDIDATE) $(ARGS)
+model: $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready $(VENV)/.ready ## train, convert and evaluate a model; it replaces clothing_model.tflite only if surely better (about 45 minutes on 2 cores; ARGS=--force replaces it anyway)
+	scripts/model $(ARGS)
 
 # A .pt2 network is read and exported to ONNX where torch is, in the training environment, and turned into TF-Lite
 # in the conversion one; everything else converts in the conversion environment alone. conversion/formats.py's
@@ -130,12 +119,7 @@ inspect: ## what a model takes and gives, before converting it (MODEL=file.h5, .
 	@$(MODEL_VENV)/bin/python -m conversion.inspect_model "$(MODEL)"
 
 bench: $(VENV)/.ready $(TRAIN_VENV)/.ready $(CONVERT_VENV)/.ready ## compare with the course's two designs; writes docs/benchmark.md
-	$(TRAIN_VENV)/bin/python -m benchmarks.course_model
-	$(CONVERT_VENV)/bin/python -m benchmarks.onnx_model
-	$(VENV)/bin/python -m benchmarks.run
-	$(VENV)/bin/python -m benchmarks.profile
-	$(VENV)/bin/python -m benchmarks.startup
-	$(VENV)/bin/python -m benchmarks.memory
+	scripts/bench
 
 cost: $(VENV)/.ready ## the monthly bill for a memory size, duration and request count, and the same month on Google and Azure (ARGS=--help lists the options)
 	@$(VENV)/bin/python -m deploy.cost $(ARGS)
