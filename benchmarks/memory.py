@@ -11,6 +11,9 @@ runtime's peak memory, and the bill for a million 12-megapixel requests
 stays under the bound; bills within 1% count as ties and the smallest size
 wins, since time spent waiting on the image host is billed by memory too.
 
+Records the run in benchmarks/memory.json and prints it as docs/performance.md shows it (``--render`` prints
+the record again, measuring nothing).
+
 Where cgroups cannot be written (not root, no cgroup file system), it says so
 and falls back to an estimate, labelled as one: warm requests timed in-process
 on one whole core with one thread and on two with two, stretched by
@@ -27,7 +30,7 @@ import time
 
 import numpy as np
 
-from benchmarks.run import BENCH, ROOT, Emulator, make_pictures, serve_directory
+from benchmarks.run import BENCH, ROOT, Emulator, cpu_name, make_pictures, serve_directory
 from clothing.settings import LAMBDA_MB_PER_VCPU
 from deploy.cost import LAMBDA_MEMORY_MB, monthly_bill, record_measured
 from scripts import lambda_image, limits
@@ -35,6 +38,7 @@ from scripts.dockerfile import read_image
 
 SIZES = [512, 768, 1024, 1536, 1769, 2048, 3008, 3538]
 TIE = 0.01  # bills this close count as equal
+RESULTS = ROOT / "benchmarks" / "memory.json"
 
 
 def measure(task_root, urls: dict[str, str], memory: int, threads: int, runs: int) -> dict:
@@ -48,7 +52,7 @@ def measure(task_root, urls: dict[str, str], memory: int, threads: int, runs: in
                 emulator.invoke({"url": url})
             times = [1000 * emulator.invoke({"url": url}) for _ in range(runs)]
             result[kind] = {"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95))}
-        result["memory"] = emulator.peak_memory_mb()
+        result["peak_mb"] = emulator.peak_memory_mb()
         return result
     finally:
         emulator.stop()
@@ -93,14 +97,49 @@ def stretched(one: float, two: float, memory: int) -> float:
     return one / vcpus if vcpus < 1 else one + (two - one) * min(1.0, vcpus - 1)
 
 
+def render(record: dict) -> str:
+    """The run as a table of every size and thread count, the fewest-latency threads, and the recommendation."""
+    lines = [f"each size under its CPU quota and memory limit, on {record['cores']} cores of {record['cpu']}; "
+             f"{record['runs']} warm requests a picture", "",
+             "| memory | CPU share | threads | cold start | typical p50 / p95 | 12 MP p50 / p95 | peak memory | "
+             "x86 per million (12 MP, no API, no free tier) |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    fitting, best_threads = [], {}
+    for row in record["sizes"]:
+        memory, threads = row["memory"], row["threads"]
+        bill = monthly_bill(memory, row["12mp"]["p95"], 1_000_000, api="none", free_tier=False)
+        lines.append(f"| {memory} MB | {limits.cpu_quota_us(memory) / limits.PERIOD_US:.2f} | {threads} | "
+                     f"{row['cold']:.0f} ms | {row['typical']['p50']:.0f} / {row['typical']['p95']:.0f} ms | "
+                     f"{row['12mp']['p50']:.0f} / {row['12mp']['p95']:.0f} ms | {row['peak_mb']:.0f} MB | "
+                     f"${bill.total:.2f} |")
+        if row["12mp"]["p95"] <= record["bound_ms"]:
+            fitting.append((bill.total, memory, threads))
+        best = best_threads.get(memory)
+        if best is None or row["typical"]["p95"] < best[1]:
+            best_threads[memory] = (threads, row["typical"]["p95"])
+    lines += ["", "fewest-latency threads (typical photo p95) by size: "
+              + ", ".join(f"{memory} MB: {threads}" for memory, (threads, _) in best_threads.items())]
+    if fitting:
+        cheapest = min(cost for cost, _, _ in fitting)
+        memory, threads, cost = min((m, t, c) for c, m, t in fitting if c <= cheapest * (1 + TIE))
+        lines.append(f"recommended: {memory} MB with {threads} thread(s), the smallest of the cheapest sizes whose "
+                     f"12 MP p95 stays under {record['bound_ms']:.0f} ms (${cost:.2f} per million requests)")
+    else:
+        lines.append(f"no size keeps the 12 MP p95 under {record['bound_ms']:.0f} ms")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bound-ms", type=float, default=200, help="p95 bound for the 12-megapixel photo")
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--render", action="store_true", help="print benchmarks/memory.json's run, measuring nothing")
     parser.add_argument("--measure-here", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_here:
         print(json.dumps(measure_here(args.measure_here)))
+        return
+    if args.render:
+        print(render(json.loads(RESULTS.read_text())), end="")
         return
     try:
         limits.check()
@@ -114,33 +153,17 @@ def main() -> None:
     pictures = make_pictures(BENCH / "pictures")
     base = serve_directory(pictures["typical"].parent)
     urls = {kind: f"{base}/{path.name}" for kind, path in pictures.items()}
-    print(f"each size under its CPU quota and memory limit; {args.runs} warm requests a picture\n")
-    print("| memory | CPU share | threads | cold start | typical p50 / p95 | 12 MP p50 / p95 | peak memory | "
-          "x86 per million (12 MP, no API, no free tier) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    fitting, best_threads = [], {}
+    record = {"cpu": cpu_name(), "cores": os.cpu_count(), "runs": args.runs, "bound_ms": args.bound_ms, "sizes": []}
     for memory in SIZES:
-        measured = {threads: measure(task_root, urls, memory, threads, args.runs) for threads in (1, 2)}
-        for threads, result in measured.items():
-            bill = monthly_bill(memory, result["12mp"]["p95"], 1_000_000, api="none", free_tier=False)
-            print(f"| {memory} MB | {limits.cpu_quota_us(memory) / limits.PERIOD_US:.2f} | {threads} | "
-                  f"{result['cold']:.0f} ms | {result['typical']['p50']:.0f} / {result['typical']['p95']:.0f} ms | "
-                  f"{result['12mp']['p50']:.0f} / {result['12mp']['p95']:.0f} ms | {result['memory']:.0f} MB | "
-                  f"${bill.total:.2f} |", flush=True)
-            if result["12mp"]["p95"] <= args.bound_ms:
-                fitting.append((bill.total, memory, threads))
-        best_threads[memory] = min(measured, key=lambda t: measured[t]["typical"]["p95"])
-        if memory == LAMBDA_MEMORY_MB:  # the template's size: make cost's default duration
-            record_measured(request_ms=measured[best_threads[memory]]["typical"]["p95"])
-    print("\nfewest-latency threads (typical photo p95) by size: "
-          + ", ".join(f"{memory} MB: {threads}" for memory, threads in best_threads.items()))
-    if fitting:
-        cheapest = min(cost for cost, _, _ in fitting)
-        memory, threads, cost = min((m, t, c) for c, m, t in fitting if c <= cheapest * (1 + TIE))
-        print(f"recommended: {memory} MB with {threads} thread(s), the smallest of the cheapest sizes whose 12 MP "
-              f"p95 stays under {args.bound_ms:.0f} ms (${cost:.2f} per million requests)")
-    else:
-        print(f"no size keeps the 12 MP p95 under {args.bound_ms:.0f} ms")
+        for threads in (1, 2):
+            print(f"measuring {memory} MB with {threads} thread(s)", flush=True)
+            result = measure(task_root, urls, memory, threads, args.runs)
+            record["sizes"].append({"memory": memory, "threads": threads, **result})
+    RESULTS.write_text(json.dumps(record, indent=1) + "\n")
+    # The template's size, with its fewest-latency thread count: make cost's default duration.
+    typical = min(row["typical"]["p95"] for row in record["sizes"] if row["memory"] == LAMBDA_MEMORY_MB)
+    record_measured(request_ms=typical)
+    print(render(record), end="")
 
 
 if __name__ == "__main__":

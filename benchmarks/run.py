@@ -6,8 +6,9 @@ The designs: the course's 2021 one (its TF-Lite Xception under its handler), its
 keras-image-helper, serving this project's network exported to ONNX: benchmarks/course_onnx), and this project.
 For each: cold start (a fresh emulator process until its first answer, timed from outside, since the emulator
 starts the runtime lazily), warm latency for a typical photo and a 12-megapixel JPEG served from 127.0.0.1, the
-runtime's peak resident memory, the model's size, GFLOPs, and the runtime's invoke time. Prints a table and
-writes docs/benchmark.md.
+runtime's peak resident memory, the model's size, GFLOPs, and the runtime's invoke time. Records the run in
+benchmarks/results.json and writes docs/benchmark.md from it (``--render`` writes the page again from the record,
+measuring nothing).
 """
 
 import argparse
@@ -39,6 +40,8 @@ WHOLE_MACHINE_MB = (os.cpu_count() or 1) * LAMBDA_MB_PER_VCPU
 ROOT = lambda_image.ROOT
 BENCH = ROOT / "build" / "bench"
 REPORT = ROOT / "docs" / "benchmark.md"
+RESULTS = ROOT / "benchmarks" / "results.json"
+DESIGNS = ("course", "onnx", "ours")
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
 # At most this times the course's 2021 design's, and this times its ONNX Runtime design's.
 TARGETS = {"cold start": 0.33, "warm p50, 12 MP": 0.10, "peak memory": 0.25}
@@ -46,6 +49,11 @@ ONNX_TARGETS = dict.fromkeys(("cold start", "warm p50, 12 MP", "peak memory"), 0
 ONNX_MODEL = BENCH / "clothing_model.onnx"
 CONVERT_PACKAGES = ROOT / "conversion" / ".venv" / "lib" / "python3.13" / "site-packages"
 MODEL_FILE_LIMIT_MB = 16  # the model's own budget, whatever the course's file weighs
+
+
+def cpu_name() -> str:
+    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), "unknown CPU")
 
 
 def make_pictures(directory: Path) -> dict[str, Path]:
@@ -231,7 +239,7 @@ def measure(designs: dict[str, Path], pictures: dict[str, str], cold_runs: int, 
     return results
 
 
-def table(results: dict, models: dict[str, Path], flops: dict, invoke: dict) -> str:
+def table(results: dict, model_mb: dict[str, float], flops: dict, invoke: dict) -> str:
     rows = []
 
     def ratio(ours: float, base: float, target: float | None) -> str:
@@ -240,20 +248,20 @@ def table(results: dict, models: dict[str, Path], flops: dict, invoke: dict) -> 
 
     def row(label, values: dict[str, float], unit, digits=0, limit=None):
         ours = values["ours"]
-        cells = [f"{values[name]:.{digits}f} {unit}".strip() for name in ("course", "onnx", "ours")]
+        cells = [f"{values[name]:.{digits}f} {unit}".strip() for name in DESIGNS]
         verdict = f"≤ {limit} {unit}: {'met' if ours <= limit else 'missed'}" if limit is not None else ""
         rows.append(f"| {label} | {' | '.join(cells)} | {ratio(ours, values['course'], TARGETS.get(label))} | "
                     f"{ratio(ours, values['onnx'], ONNX_TARGETS.get(label))} | {verdict} |")
 
     def each(measure) -> dict[str, float]:
-        return {name: measure(results[name], name) for name in ("course", "onnx", "ours")}
+        return {name: measure(results[name], name) for name in DESIGNS}
 
     row("cold start", each(lambda r, _: 1000 * statistics.median(r["cold"])), "ms")
     for kind, label in [("typical", "typical photo"), ("12mp", "12 MP")]:
         row(f"warm p50, {label}", each(lambda r, _, kind=kind: 1000 * percentile(r[kind], 50)), "ms", 1)
         row(f"warm p95, {label}", each(lambda r, _, kind=kind: 1000 * percentile(r[kind], 95)), "ms", 1)
     row("peak memory", each(lambda r, _: r["memory"]), "MB")
-    row("model file", each(lambda _, name: models[name].stat().st_size / 1e6), "MB", 1, limit=MODEL_FILE_LIMIT_MB)
+    row("model file", each(lambda _, name: model_mb[name]), "MB", 1, limit=MODEL_FILE_LIMIT_MB)
     row("GFLOPs per picture", each(lambda _, name: flops[name]), "", 2)
     row("runtime invoke, 2 threads", each(lambda _, name: invoke[name]), "ms", 1)
     header = ["| measure | course's 2021 design | course's ONNX Runtime design | this project | against 2021 | "
@@ -261,23 +269,41 @@ def table(results: dict, models: dict[str, Path], flops: dict, invoke: dict) -> 
     return "\n".join(header + rows)
 
 
-def floors_text(results: dict) -> str:
-    """The two floors' cold start and peak memory, in ms and MB and as ratios of the course's."""
-    course_cold, course_memory = statistics.median(results["course"]["cold"]), results["course"]["memory"]
-
-    def figures(name: str) -> str:
+def floors_table(results: dict) -> str:
+    """Cold start and the peak memory at the first answer, of the floors and of this project, against the 2021
+    design's same figures: what the function adds to the least any handler of this model can take."""
+    rows = [("floor: NumPy and LiteRT imported, nothing run (benchmarks/floor)", "floor"),
+            ("floor: this project's model loaded as the function loads it, run once a request (benchmarks/model_floor)",
+             "model floor"),
+            ("this project: the picture fetched, decoded, prepared and classified", "ours")]
+    course_cold = statistics.median(results["course"]["cold"])
+    course_memory = statistics.median(results["course"]["first memory"])
+    lines = ["| first answer of a fresh process | cold start | against 2021 | peak memory | against 2021 |",
+             "|---|---:|---:|---:|---:|"]
+    for label, name in rows:
         cold, memory = statistics.median(results[name]["cold"]), statistics.median(results[name]["first memory"])
-        return (f"{1000 * cold:.0f} ms ({cold / course_cold:.2f}x the course's cold start) at a peak of "
-                f"{memory:.0f} MB ({memory / course_memory:.2f}x its peak memory)")
+        lines.append(f"| {label} | {1000 * cold:.0f} ms | {cold / course_cold:.2f}x | {memory:.0f} MB | "
+                     f"{memory / course_memory:.2f}x |")
+    return "\n".join(lines)
 
+
+def render(record: dict) -> str:
+    """docs/benchmark.md, from a run's record."""
+    sizes = ", ".join(f"{kind} {kb:.0f} KB" for kind, kb in record["pictures_kb"].items())
+    results = record["results"]
     return (
-        "The floors under this function, in the same run, against the 2021 design: a handler that only imports "
-        "NumPy and LiteRT "
-        f"(benchmarks/floor) answers a fresh process's first request in {figures('floor')}; one that also "
-        "loads this project's model as the function does and runs it once a request (benchmarks/model_floor), "
-        f"in {figures('model floor')}. Between that floor and this project are Pillow, the function's code, the "
-        "HTTP client and TLS, and the picture's fetch, decode and resize; `python -m benchmarks.startup` splits "
-        "this project's start-up by phase."
+        f"# Benchmark: this project against the course's two designs\n\n"
+        f"Measured by `make bench` on {record['cores']} cores of {record['cpu']}, in one run: "
+        f"{record['cold_runs']} cold starts each (interleaved), {record['warm_runs']} warm requests per picture "
+        f"({sizes}), pictures served from 127.0.0.1, every handler under the real Lambda emulator "
+        f"with the same Python and NumPy. The ONNX Runtime design serves this project's network exported to ONNX "
+        f"(float32); this project serves it at int8.\n\n"
+        f"{table(results, record['model_mb'], record['flops'], record['invoke_ms'])}\n\n"
+        "The floors under this function, in the same run: between the model's floor and this project are Pillow, "
+        "the function's code, the HTTP client, and the picture's fetch, decode and resize, which "
+        "`python -m benchmarks.startup` splits by phase.\n\n"
+        f"{floors_table(results)}\n\n"
+        "GFLOPs count multiplies and adds separately (twice the multiply-accumulates).\n"
     )
 
 
@@ -285,7 +311,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cold-runs", type=int, default=15)
     parser.add_argument("--warm-runs", type=int, default=30)
+    parser.add_argument("--render", action="store_true",
+                        help="write docs/benchmark.md again from benchmarks/results.json, measuring nothing")
     args = parser.parse_args()
+    if not args.render:
+        RESULTS.write_text(json.dumps(run_designs(args.cold_runs, args.warm_runs), indent=1) + "\n")
+    report = render(json.loads(RESULTS.read_text()))
+    print(report)
+    REPORT.write_text(report)
+    print(f"written to {REPORT}")
+
+
+def run_designs(cold_runs: int, warm_runs: int) -> dict:
+    """Every measurement of one run, as benchmarks/results.json records it."""
     os.environ["ALLOW_PRIVATE_URLS"] = "true"  # the pictures come from 127.0.0.1
     lambda_image.build_runtime_venv()
     lambda_image.fetch_emulator()
@@ -301,24 +339,11 @@ def main() -> None:
     flops["onnx"] = flops["ours"]  # the same network
     invoke = {"course": invoke_time_ms(models["course"], runs=10), "ours": invoke_time_ms(models["ours"]),
               "onnx": onnx_invoke_time_ms(designs["onnx"])}
-    results = measure(designs, urls, args.cold_runs, args.warm_runs)
-    text = table(results, models, flops, invoke)
-    sizes = ", ".join(f"{kind} {path.stat().st_size / 1e3:.0f} KB" for kind, path in pictures.items())
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU")
-    report = (
-        f"# Benchmark: this project against the course's two designs\n\n"
-        f"Measured by `make bench` on {os.cpu_count()} cores of {cpu}, in one run: "
-        f"{args.cold_runs} cold starts each (interleaved), {args.warm_runs} warm requests per picture "
-        f"({sizes}), pictures served from 127.0.0.1, every handler under the real Lambda emulator "
-        f"with the same Python and NumPy. The ONNX Runtime design serves this project's network exported to ONNX "
-        f"(float32); this project serves it at int8.\n\n{text}\n\n"
-        f"{floors_text(results)}\n\n"
-        "GFLOPs count multiplies and adds separately (twice the multiply-accumulates).\n"
-    )
-    print(report)
-    REPORT.write_text(report)
-    print(f"written to {REPORT}")
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "cold_runs": cold_runs, "warm_runs": warm_runs,
+            "pictures_kb": {kind: path.stat().st_size / 1e3 for kind, path in pictures.items()},
+            "model_mb": {name: path.stat().st_size / 1e6 for name, path in models.items()},
+            "flops": {name: flops[name] for name in DESIGNS}, "invoke_ms": invoke,
+            "results": measure(designs, urls, cold_runs, warm_runs)}
 
 
 if __name__ == "__main__":

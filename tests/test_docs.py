@@ -1,5 +1,6 @@
 """The project's documents: generated reports are the same files on every machine."""
 
+import json
 import re
 import subprocess
 
@@ -123,3 +124,19 @@ def test_the_layout_map_names_only_what_exists_and_every_folder_and_module_at_th
     wanted = {name for name in top if name.endswith("/") or name.endswith((".py", ".yaml"))} - {".ci/"}
     named = {path.split("/")[0] + ("/" if "/" in path else "") for path in paths}
     assert not wanted - named, f"docs/development.md's layout leaves out {sorted(wanted - named)}"
+
+
+def test_the_benchmark_page_is_what_make_bench_wrote_from_its_recorded_run():
+    from benchmarks import run  # noqa: PLC0415 - the benchmark's own renderer, with what it imports
+
+    record = json.loads(run.RESULTS.read_text())
+    assert (ROOT / "docs" / "benchmark.md").read_text() == run.render(record)
+    assert set(record["results"]) == {*run.DESIGNS, "floor", "model floor"}
+
+
+def test_the_memory_sizes_block_is_what_benchmarks_memory_wrote_from_its_recorded_run():
+    from benchmarks import memory  # noqa: PLC0415 - the benchmark's own renderer, with what it imports
+
+    record = json.loads(memory.RESULTS.read_text())
+    block = f"```\n$ .venv/bin/python -m benchmarks.memory\n{memory.render(record)}```"
+    assert block in (ROOT / "docs" / "performance.md").read_text()
