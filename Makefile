@@ -12,11 +12,11 @@ unexport PYTHONDONTWRITEBYTECODE
 BUILT_UV := $(abspath build/uv/bin/uv)
 UV ?= $(or $(shell command -v uv),$(BUILT_UV))
 UV_FIRST := $(filter $(BUILT_UV),$(UV))
-export UV PYTHON TRAIN_PYTHON TORCH_INDEX
-ENVIRONMENT = python3 -m scripts.environment $(patsubst %/,%,$(dir $@))
-
 # Where the training environment's torch comes from: PyTorch's own index of CPU builds (scripts/environment.py).
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+# scripts/environment.py reads these; exported once defined, since exporting an undefined one defines it empty.
+export UV PYTHON TRAIN_PYTHON TORCH_INDEX
+ENVIRONMENT = python3 -m scripts.environment $(patsubst %/,%,$(dir $@))
 # The training data's folder. This project's own machines keep a copy beside the checkout; elsewhere it is
 # empty, and `make model` downloads the dataset into a cache folder (training/dataset.py).
 export CLOTHING_DATA ?= $(abspath $(wildcard ../shared/datasets/clothing-dataset-small))

@@ -75,7 +75,7 @@ def install_torch(pip: str, requirements: str) -> None:
     CUDA libraries and triton that nothing here uses. Where that index cannot be reached, from PyPI's index as
     pip is configured (on this project's machines, a CPU build on disk)."""
     torch = next(line.strip() for line in Path(requirements).read_text().splitlines() if line.startswith("torch=="))
-    index = os.environ.get("TORCH_INDEX", "https://download.pytorch.org/whl/cpu")
+    index = os.environ.get("TORCH_INDEX") or "https://download.pytorch.org/whl/cpu"
     command = (pip, "install", *PIP_FLAGS, "--retries", "0", "--timeout", "10", "--index-url", index, torch)
     print(" ".join(command), flush=True)
     if subprocess.run(command, stderr=subprocess.DEVNULL).returncode:
