@@ -12,6 +12,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The root conftest.py, which decides what each environment's run reads (pytest loads it under its own name).
+spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+chooser = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(chooser)
+FRAMEWORKS = {"keras": {"keras", "tensorflow"}, "onnx": {"onnx", "onnxruntime", "torch"}, "training": {"torch"}}
 
 
 def test_a_unit_test_can_neither_start_a_process_nor_open_a_socket():
@@ -38,13 +43,6 @@ def test_a_library_lookup_by_a_lazy_import_is_no_process_of_the_test():
     import ctypes.util
 
     assert ctypes.util.find_library("pthread") or ctypes.util.find_library("c")
-
-
-spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
-chooser = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(chooser)
-
-FRAMEWORKS = {"keras": {"keras", "tensorflow"}, "onnx": {"onnx", "onnxruntime", "torch"}, "training": {"torch"}}
 
 
 def module_files() -> list:
