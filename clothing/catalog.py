@@ -30,7 +30,7 @@ from clothing.request import Request, error_body
 from clothing.service import Service
 from clothing.settings import Settings
 
-MAX_ITEMS = 100  # the template's largest batch; each result is about 400 bytes of a child's 256 KB output
+MAX_ITEMS = 100  # the template's largest batch, whose results must fit a child execution's 256 KB output
 MAX_KEY_BYTES = 1024  # S3's longest key, in UTF-8 (S3 User Guide, "Naming Amazon S3 objects")
 ECHOED_CHARACTERS = 64  # of a key too long to be one, echoed in its result
 MISSING = {"NoSuchKey", "404", "NotFound"}
