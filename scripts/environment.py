@@ -97,8 +97,10 @@ def make(folder: str) -> None:
         return
     if environment.torch_first:
         install_torch(pip, environment.requirements[0])
-    install = (uv, "pip", "install", "--quiet", "--python", f"{folder}/bin/python") if uv else (pip, "install",
-                                                                                               *PIP_FLAGS)
+    if uv:
+        install = (uv, "pip", "install", "--quiet", "--python", f"{folder}/bin/python")
+    else:
+        install = (pip, "install", *PIP_FLAGS)
     run(*install, *(part for requirements in environment.requirements for part in ("-r", requirements)))
     if environment.no_deps:
         run(*install, "--no-deps", "-r", environment.no_deps)

@@ -390,4 +390,3 @@ def test_a_decode_slower_than_its_estimate_is_stopped_at_the_deadline(tmp_path):
     print(measured)
     assert "was stopped: the function ran out of time" in measured["outcome"]
     assert measured["seconds"] < 0.5 + 0.25
-
